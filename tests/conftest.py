@@ -1,0 +1,56 @@
+"""Shared fixtures: offline mode, seeded ImageNet lite0 weights, real-photo datasets."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download; must precede any huggingface_hub import
+os.environ.setdefault("TORCH_NUM_THREADS", "2")
+
+import sys
+from pathlib import Path
+
+import pytest
+
+LITE0 = {"backbone": "tf_efficientnet_lite0", "layers": ["blocks.1", "blocks.2", "blocks.4"]}
+TINY = {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"], "pre_trained": False}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep torch to the machine's cores; quiet third-party deprecation noise."""
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    del config
+
+
+@pytest.fixture(scope="session")
+def seeded_weights() -> Path:
+    """ImageNet tf_efficientnet_lite0 weights in the local HF cache (from the `offline` extra, no download)."""
+    from anomalib_kd_plugins.weights import seed
+
+    return seed()
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real-photo MVTec-layout dataset (brick, 64-px images) for fast Engine/CLI tests."""
+    from anomalib_kd_plugins.data import BuildConfig, build
+
+    root = tmp_path_factory.mktemp("tiny_realphoto")
+    return build(root, ["brick"], BuildConfig(image_size=64, num_train=8, num_test_good=4, num_test_per_defect=2))
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real-photo brick category at 128 px (the CPU presets' size) for the quality tests."""
+    from anomalib_kd_plugins.data import BuildConfig, build
+
+    root = tmp_path_factory.mktemp("realphoto")
+    return build(root, ["brick"], BuildConfig(image_size=128))
+
+
+@pytest.fixture
+def python() -> str:
+    """The interpreter running the tests (its environment has the package installed)."""
+    return sys.executable

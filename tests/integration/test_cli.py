@@ -1,0 +1,195 @@
+"""The stock ``anomalib`` executable and the ``anomalib-kd`` wrapper drive Adps (subprocesses, fresh interpreters)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
+
+
+def _tiny_model_args() -> list[str]:
+    return ["--model.backbone", "resnet18", "--model.pre_trained", "false", "--model.k", "2"]
+
+
+def _data_args(root: Path) -> list[str]:
+    return [
+        "--data",
+        "anomalib.data.MVTecAD",
+        "--data.root",
+        str(root),
+        "--data.category",
+        "brick",
+        "--data.num_workers",
+        "0",
+        "--data.train_batch_size",
+        "4",
+        "--data.eval_batch_size",
+        "4",
+    ]
+
+
+def test_stock_anomalib_train_test_predict_export(tiny_root: Path, tmp_path: Path) -> None:
+    anomalib = str(BIN / "anomalib")
+    train = _run(
+        [
+            anomalib,
+            "train",
+            "--model",
+            "Adps",
+            *_tiny_model_args(),
+            *_data_args(tiny_root),
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.accelerator",
+            "cpu",
+            "--default_root_dir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+    )
+    assert train.returncode == 0, train.stderr[-4000:]
+    ckpts = list(tmp_path.rglob("model.ckpt"))
+    assert len(ckpts) == 1 and "Adps" in str(ckpts[0])
+    assert "pixel_AUROC" in train.stdout + train.stderr
+
+    test = _run(
+        [
+            anomalib,
+            "test",
+            "--model",
+            "Adps",
+            *_tiny_model_args(),
+            *_data_args(tiny_root),
+            "--ckpt_path",
+            str(ckpts[0]),
+            "--default_root_dir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+    )
+    assert test.returncode == 0, test.stderr[-4000:]
+
+    images = tiny_root / "brick" / "test" / "scratch"
+    predict = _run(
+        [
+            anomalib,
+            "predict",
+            "--model",
+            "Adps",
+            *_tiny_model_args(),
+            "--data",
+            str(images),
+            "--ckpt_path",
+            str(ckpts[0]),
+            "--default_root_dir",
+            str(tmp_path / "pred"),
+        ],
+        cwd=tmp_path,
+    )
+    assert predict.returncode == 0, predict.stderr[-4000:]
+    assert len(list((tmp_path / "pred").rglob("*.png"))) >= len(list(images.glob("*.png")))
+
+    export = _run(
+        [
+            anomalib,
+            "export",
+            "--model",
+            "Adps",
+            *_tiny_model_args(),
+            "--ckpt_path",
+            str(ckpts[0]),
+            "--export_type",
+            "torch",
+            "--default_root_dir",
+            str(tmp_path / "exp"),
+        ],
+        cwd=tmp_path,
+    )
+    assert export.returncode == 0, export.stderr[-4000:]
+    assert list((tmp_path / "exp").rglob("model.pt"))
+
+
+def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> None:
+    proc = _run(
+        [
+            str(BIN / "anomalib-kd"),
+            "train",
+            "--model",
+            "Adps",
+            *_tiny_model_args(),
+            *_data_args(tiny_root),
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.accelerator",
+            "cpu",
+            "--default_root_dir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env={"ANOMALIB_KD_PLUGINS_AUTOLOAD": "0"},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert list(tmp_path.rglob("model.ckpt"))
+
+
+@pytest.mark.parametrize("name", ["adps.yaml", "adps_cpu.yaml"])
+def test_configs_match_presets_and_parse(name: str, tmp_path: Path) -> None:
+    from anomalib_kd_plugins.presets import PRESETS
+
+    repo = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((repo / "configs" / name).read_text())
+    preset = PRESETS[name.removesuffix(".yaml")]
+    model = config["model"]
+    assert model["class_path"] == f"anomalib_kd_plugins.{preset['model']}"
+    for key, value in preset["init_args"].items():
+        assert model["init_args"][key] == value, key
+    assert config["trainer"]["max_epochs"] == preset["max_epochs"]
+    assert config["data"]["init_args"]["train_batch_size"] == preset["train_batch_size"]
+    resize = model["init_args"]["pre_processor"]["init_args"]["transform"]["init_args"]["transforms"][0]
+    assert resize["init_args"]["size"] == [preset["image_size"]] * 2
+    # the stock CLI accepts the file as it is
+    proc = _run(
+        [str(BIN / "anomalib"), "train", "--config", str(repo / "configs" / name), "--print_config"], cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert preset["init_args"]["backbone"] in proc.stdout
+
+
+def test_benchmark_pipeline_resolves_adps(tiny_root: Path, tmp_path: Path) -> None:
+    """`anomalib benchmark` builds its models with get_model(dict); class_path: Adps must resolve there."""
+    config = {
+        "accelerator": "cpu",
+        "benchmark": {
+            "seed": 42,
+            "model": {"class_path": "Adps", "init_args": {"backbone": "resnet18", "pre_trained": False, "k": 2}},
+            "data": {
+                "class_path": "MVTecAD",
+                "init_args": {"root": str(tiny_root), "category": "brick", "num_workers": 0},
+            },
+        },
+    }
+    code = (
+        "import yaml, sys\n"
+        "from anomalib.pipelines.benchmark.generator import BenchmarkJobGenerator\n"
+        "cfg = yaml.safe_load(open(sys.argv[1]))\n"
+        "jobs = list(BenchmarkJobGenerator('cpu').generate_jobs(cfg['benchmark'], None))\n"
+        "print([type(j.model).__module__ + '.' + type(j.model).__name__ for j in jobs])\n"
+    )
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(config))
+    proc = _run([sys.executable, "-c", code, str(tmp_path / "bench.yaml")], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "anomalib_kd_plugins.models.adps.lightning_model.Adps" in proc.stdout
+    assert shutil.which("anomalib", path=str(BIN))

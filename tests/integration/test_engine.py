@@ -1,0 +1,138 @@
+"""anomalib's unchanged Engine drives Adps: fit, test, predict, export(torch), weights-only checkpoint reload."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from anomalib_kd_plugins.components.schedule import multistep_milestones
+
+pytestmark = pytest.mark.slow
+TINY_ARGS = {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"], "pre_trained": False, "k": 2}
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One short fit on the tiny real-photo brick category, shared by the tests of this module."""
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+
+    from anomalib_kd_plugins import Adps
+
+    torch.manual_seed(0)
+    model = Adps(**TINY_ARGS, pre_processor=Adps.configure_pre_processor(image_size=(64, 64)))
+    dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
+    root = tmp_path_factory.mktemp("engine")
+    engine = Engine(max_epochs=2, accelerator="cpu", devices=1, default_root_dir=root, logger=False)
+    engine.fit(model, datamodule=dm)
+    return engine, model, dm, root
+
+
+def test_fit_and_test_report_all_metrics(trained) -> None:
+    engine, model, dm, _ = trained
+    metrics = engine.test(model, datamodule=dm, verbose=False)[0]
+    for key in ("image_AUROC", "image_F1Score", "pixel_AUROC", "pixel_F1Score", "pixel_AUPR", "pixel_AUPRO"):
+        assert key in metrics and 0.0 <= float(metrics[key]) <= 1.0, key
+    assert engine.trainer.current_epoch == 2
+
+
+def test_predict_gives_maps_at_input_size(trained) -> None:
+    engine, model, dm, _ = trained
+    predictions = engine.predict(model, datamodule=dm)
+    batch = predictions[0]
+    assert batch.anomaly_map.shape[-2:] == (64, 64)
+    assert batch.pred_score.shape == (batch.image.shape[0],)
+    assert torch.isfinite(batch.anomaly_map).all()
+    assert batch.pred_mask is not None and batch.pred_label is not None
+
+
+def test_export_torch_and_inferencer(trained, tiny_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from anomalib.deploy import ExportType, TorchInferencer
+
+    engine, model, _, root = trained
+    path = engine.export(model, ExportType.TORCH, export_root=root / "export")
+    assert Path(path).is_file()
+    monkeypatch.setenv("TRUST_REMOTE_CODE", "1")
+    inferencer = TorchInferencer(path=path, device="cpu")
+    image = next((tiny_root / "brick" / "test" / "scratch").glob("*.png"))
+    result = inferencer.predict(str(image))
+    assert result.anomaly_map.shape[-2:] == (64, 64)
+    assert torch.isfinite(result.pred_score).all()
+
+
+def test_checkpoint_reloads_under_weights_only_with_identical_maps(trained, tmp_path: Path) -> None:
+    from anomalib_kd_plugins import Adps
+
+    engine, model, dm, _ = trained
+    ckpt = tmp_path / "adps.ckpt"
+    engine.trainer.save_checkpoint(ckpt)
+    assert torch.load(ckpt, weights_only=True, map_location="cpu")["hyper_parameters"]["k"] == 2
+    reloaded = Adps.load_from_checkpoint(ckpt, weights_only=True).eval()
+    model.eval()
+    images = next(iter(dm.test_dataloader())).image
+    images = model.pre_processor.transform(images)
+    with torch.no_grad():
+        a, b = model.model(images), reloaded.model(images)
+    assert torch.equal(a.anomaly_map, b.anomaly_map) and torch.equal(a.pred_score, b.pred_score)
+
+
+def test_lr_schedule_follows_max_epochs(trained) -> None:
+    engine, model, _, _ = trained
+    scheduler = engine.trainer.lr_scheduler_configs[0].scheduler
+    assert dict(scheduler.milestones) == {2: 1}  # round(0.8·2) = round(0.9·2) = 2
+    assert multistep_milestones(300, (0.8, 0.9)) == [240, 270]  # the paper's epochs
+    assert multistep_milestones(None, (0.8, 0.9)) == [240, 270]
+    assert model.lr == 1e-4 and scheduler.gamma == 0.2
+
+
+def test_training_only_moves_student_and_psm(tiny_root: Path, tmp_path: Path) -> None:
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+
+    from anomalib_kd_plugins import Adps
+
+    model = Adps(**TINY_ARGS, pre_processor=Adps.configure_pre_processor(image_size=(64, 64)))
+    before = {k: v.clone() for k, v in model.model.state_dict().items()}
+    dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
+    Engine(max_epochs=1, accelerator="cpu", devices=1, default_root_dir=tmp_path, logger=False).fit(
+        model, datamodule=dm
+    )
+    after = model.model.state_dict()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"student", "psm"}  # the teacher (and its BN statistics) stay frozen
+
+
+def test_anomaly_source_folder_errors(tmp_path: Path) -> None:
+    from anomalib_kd_plugins import Adps
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Adps(**TINY_ARGS, anomaly_source_path=str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no images"):
+        Adps(**TINY_ARGS, anomaly_source_path=str(tmp_path / "empty"))
+
+
+def test_bad_image_size_fails_before_training() -> None:
+    from anomalib_kd_plugins import Adps
+
+    with pytest.raises(ValueError, match="multiples of k × 16 = 32"):
+        Adps(**TINY_ARGS, pre_processor=Adps.configure_pre_processor(image_size=(100, 100)))
+
+
+@pytest.mark.skipif(os.cpu_count() == 1, reason="needs a second core for speed only")
+def test_texture_folder_synthesis(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer
+
+    (tmp_path / "dtd" / "banded").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "dtd" / "banded" / "a.jpg"), (np.indices((32, 32)).sum(0) % 2 * 255).astype(np.uint8))
+    synth = AnomalySynthesizer(str(tmp_path / "dtd"), probability=1.0)
+    images = torch.zeros(2, 3, 32, 32)
+    out, mask = synth(images)
+    assert mask.shape == (2, 1, 32, 32) and mask.sum() > 0
+    assert torch.all(out[mask.expand_as(out) == 0] == 0)  # untouched outside the mask
