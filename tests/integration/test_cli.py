@@ -20,8 +20,9 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpr
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
 
 
-def _tiny_model_args() -> list[str]:
-    return ["--model.backbone", "resnet18", "--model.pre_trained", "false", "--model.k", "2"]
+def _tiny_model_args(model: str = "Adps") -> list[str]:
+    extra = {"Adps": ["--model.k", "2"], "Dmdd": ["--model.seg_channels", "32"]}[model]
+    return ["--model.backbone", "resnet18", "--model.pre_trained", "false", *extra]
 
 
 def _data_args(root: Path) -> list[str]:
@@ -41,85 +42,38 @@ def _data_args(root: Path) -> list[str]:
     ]
 
 
-def test_stock_anomalib_train_test_predict_export(tiny_root: Path, tmp_path: Path) -> None:
-    anomalib = str(BIN / "anomalib")
-    train = _run(
-        [
-            anomalib,
-            "train",
-            "--model",
-            "Adps",
-            *_tiny_model_args(),
-            *_data_args(tiny_root),
-            "--trainer.max_epochs",
-            "1",
-            "--trainer.accelerator",
-            "cpu",
-            "--default_root_dir",
-            str(tmp_path),
-        ],
-        cwd=tmp_path,
-    )
+def _anomalib(command: str, model: str, *args: str) -> list[str]:
+    """A stock ``anomalib`` command line for a tiny, unpretrained model."""
+    return [str(BIN / "anomalib"), command, "--model", model, *_tiny_model_args(model), *args]
+
+
+@pytest.mark.parametrize("model", ["Adps", "Dmdd"])
+def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, tmp_path: Path) -> None:
+    cpu = ["--trainer.max_epochs", "1", "--trainer.accelerator", "cpu"]
+    train = _run(_anomalib("train", model, *_data_args(tiny_root), *cpu, "--default_root_dir", str(tmp_path)), tmp_path)
     assert train.returncode == 0, train.stderr[-4000:]
     ckpts = list(tmp_path.rglob("model.ckpt"))
-    assert len(ckpts) == 1 and "Adps" in str(ckpts[0])
+    assert len(ckpts) == 1 and model in str(ckpts[0])
     assert "pixel_AUROC" in train.stdout + train.stderr
+    ckpt = ["--ckpt_path", str(ckpts[0])]
 
-    test = _run(
-        [
-            anomalib,
-            "test",
-            "--model",
-            "Adps",
-            *_tiny_model_args(),
-            *_data_args(tiny_root),
-            "--ckpt_path",
-            str(ckpts[0]),
-            "--default_root_dir",
-            str(tmp_path),
-        ],
-        cwd=tmp_path,
-    )
+    test = _run(_anomalib("test", model, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path)), tmp_path)
     assert test.returncode == 0, test.stderr[-4000:]
 
     images = tiny_root / "brick" / "test" / "scratch"
+    pred_dir = tmp_path / "pred"
     predict = _run(
-        [
-            anomalib,
-            "predict",
-            "--model",
-            "Adps",
-            *_tiny_model_args(),
-            "--data",
-            str(images),
-            "--ckpt_path",
-            str(ckpts[0]),
-            "--default_root_dir",
-            str(tmp_path / "pred"),
-        ],
-        cwd=tmp_path,
+        _anomalib("predict", model, "--data", str(images), *ckpt, "--default_root_dir", str(pred_dir)), tmp_path
     )
     assert predict.returncode == 0, predict.stderr[-4000:]
-    assert len(list((tmp_path / "pred").rglob("*.png"))) >= len(list(images.glob("*.png")))
+    assert len(list(pred_dir.rglob("*.png"))) >= len(list(images.glob("*.png")))
 
+    export_dir = tmp_path / "exp"
     export = _run(
-        [
-            anomalib,
-            "export",
-            "--model",
-            "Adps",
-            *_tiny_model_args(),
-            "--ckpt_path",
-            str(ckpts[0]),
-            "--export_type",
-            "torch",
-            "--default_root_dir",
-            str(tmp_path / "exp"),
-        ],
-        cwd=tmp_path,
+        _anomalib("export", model, *ckpt, "--export_type", "torch", "--default_root_dir", str(export_dir)), tmp_path
     )
     assert export.returncode == 0, export.stderr[-4000:]
-    assert list((tmp_path / "exp").rglob("model.pt"))
+    assert list(export_dir.rglob("model.pt"))
 
 
 def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> None:

@@ -11,21 +11,29 @@ import torch
 from anomalib_kd_plugins.components.schedule import multistep_milestones
 
 pytestmark = pytest.mark.slow
-TINY_ARGS = {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"], "pre_trained": False, "k": 2}
+TINY_BASE = {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"], "pre_trained": False}
+TINY_ARGS = {**TINY_BASE, "k": 2}  # Adps
+TINY = {"Adps": TINY_ARGS, "Dmdd": {**TINY_BASE, "seg_channels": 32}}
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    """One short fit on the tiny real-photo brick category, shared by the tests of this module."""
+def tiny_model(name: str, **overrides):
+    """A small, unpretrained model at 64×64."""
+    import anomalib_kd_plugins
+
+    cls = getattr(anomalib_kd_plugins, name)
+    return cls(**{**TINY[name], **overrides}, pre_processor=cls.configure_pre_processor(image_size=(64, 64)))
+
+
+@pytest.fixture(scope="module", params=["Adps", "Dmdd"])
+def trained(request: pytest.FixtureRequest, tiny_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One short fit per model on the tiny real-photo brick category, shared by the tests of this module."""
     from anomalib.data import MVTecAD
     from anomalib.engine import Engine
 
-    from anomalib_kd_plugins import Adps
-
     torch.manual_seed(0)
-    model = Adps(**TINY_ARGS, pre_processor=Adps.configure_pre_processor(image_size=(64, 64)))
+    model = tiny_model(request.param)
     dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
-    root = tmp_path_factory.mktemp("engine")
+    root = tmp_path_factory.mktemp(f"engine_{request.param}")
     engine = Engine(max_epochs=2, accelerator="cpu", devices=1, default_root_dir=root, logger=False)
     engine.fit(model, datamodule=dm)
     return engine, model, dm, root
@@ -64,13 +72,12 @@ def test_export_torch_and_inferencer(trained, tiny_root: Path, monkeypatch: pyte
 
 
 def test_checkpoint_reloads_under_weights_only_with_identical_maps(trained, tmp_path: Path) -> None:
-    from anomalib_kd_plugins import Adps
-
     engine, model, dm, _ = trained
-    ckpt = tmp_path / "adps.ckpt"
+    ckpt = tmp_path / "model.ckpt"
     engine.trainer.save_checkpoint(ckpt)
-    assert torch.load(ckpt, weights_only=True, map_location="cpu")["hyper_parameters"]["k"] == 2
-    reloaded = Adps.load_from_checkpoint(ckpt, weights_only=True).eval()
+    hparams = torch.load(ckpt, weights_only=True, map_location="cpu")["hyper_parameters"]
+    assert hparams["backbone"] == "resnet18" and hparams["pre_trained"] is False
+    reloaded = type(model).load_from_checkpoint(ckpt, weights_only=True).eval()
     model.eval()
     images = next(iter(dm.test_dataloader())).image
     images = model.pre_processor.transform(images)
@@ -81,6 +88,8 @@ def test_checkpoint_reloads_under_weights_only_with_identical_maps(trained, tmp_
 
 def test_lr_schedule_follows_max_epochs(trained) -> None:
     engine, model, _, _ = trained
+    if type(model).__name__ != "Adps":
+        pytest.skip("ADPS's MultiStepLR; DMDD's schedule is tested below")
     scheduler = engine.trainer.lr_scheduler_configs[0].scheduler
     assert dict(scheduler.milestones) == {2: 1}  # round(0.8·2) = round(0.9·2) = 2
     assert multistep_milestones(300, (0.8, 0.9)) == [240, 270]  # the paper's epochs
@@ -88,13 +97,11 @@ def test_lr_schedule_follows_max_epochs(trained) -> None:
     assert model.lr == 1e-4 and scheduler.gamma == 0.2
 
 
-def test_training_only_moves_student_and_psm(tiny_root: Path, tmp_path: Path) -> None:
+def test_adps_training_only_moves_student_and_psm(tiny_root: Path, tmp_path: Path) -> None:
     from anomalib.data import MVTecAD
     from anomalib.engine import Engine
 
-    from anomalib_kd_plugins import Adps
-
-    model = Adps(**TINY_ARGS, pre_processor=Adps.configure_pre_processor(image_size=(64, 64)))
+    model = tiny_model("Adps")
     before = {k: v.clone() for k, v in model.model.state_dict().items()}
     dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
     Engine(max_epochs=1, accelerator="cpu", devices=1, default_root_dir=tmp_path, logger=False).fit(
@@ -136,3 +143,55 @@ def test_texture_folder_synthesis(tmp_path: Path) -> None:
     out, mask = synth(images)
     assert mask.shape == (2, 1, 32, 32) and mask.sum() > 0
     assert torch.all(out[mask.expand_as(out) == 0] == 0)  # untouched outside the mask
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_dmdd_phase_two_keeps_the_student_bit_identical(tiny_root: Path, tmp_path: Path) -> None:
+    """Two-phase schedule: the student (and its BN statistics) moves in phase 1 and is frozen in phase 2."""
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+    from lightning.pytorch import Callback
+
+    model = tiny_model("Dmdd", student_phase_fraction=0.5)  # 2 epochs × 2 batches: steps 0-1 student, 2-3 seg
+    snapshots: dict[str, dict[str, torch.Tensor]] = {}
+
+    class Snap(Callback):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            if trainer.current_epoch == 0:
+                snapshots["student"] = {f"{i}": _snapshot(m) for i, m in enumerate(pl_module.model.student_modules())}
+                snapshots["seg"] = _snapshot(pl_module.model.segmentation)
+
+    start = {f"{i}": _snapshot(m) for i, m in enumerate(model.model.student_modules())}
+    seg_start = _snapshot(model.model.segmentation)
+    dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
+    engine = Engine(
+        max_epochs=2, accelerator="cpu", devices=1, default_root_dir=tmp_path, logger=False, callbacks=[Snap()]
+    )
+    engine.fit(model, datamodule=dm)
+    assert model.phase(0) == "segmentation" and model.total_steps() == 4
+    end = {f"{i}": _snapshot(m) for i, m in enumerate(model.model.student_modules())}
+    for i in end:
+        assert any(not torch.equal(start[i][k], snapshots["student"][i][k]) for k in end[i]), "phase 1 trains"
+        for key, value in end[i].items():
+            assert torch.equal(value, snapshots["student"][i][key]), f"student {i}.{key} moved in phase 2"
+    seg_end = _snapshot(model.model.segmentation)
+    assert all(torch.equal(seg_start[k], snapshots["seg"][k]) for k in seg_end), "seg net idle in phase 1"
+    assert any(not torch.equal(seg_end[k], snapshots["seg"][k]) for k in seg_end), "phase 2 trains the seg net"
+
+
+def test_dmdd_joint_schedule_trains_both(tiny_root: Path, tmp_path: Path) -> None:
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+
+    model = tiny_model("Dmdd", schedule="joint", aim="margin")
+    student, seg = _snapshot(model.model.student_encoder), _snapshot(model.model.segmentation)
+    dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
+    Engine(max_epochs=1, accelerator="cpu", devices=1, default_root_dir=tmp_path, logger=False).fit(
+        model, datamodule=dm
+    )
+    assert model.phase(0) == "joint"
+    assert any(not torch.equal(v, model.model.student_encoder.state_dict()[k]) for k, v in student.items())
+    assert any(not torch.equal(v, model.model.segmentation.state_dict()[k]) for k, v in seg.items())

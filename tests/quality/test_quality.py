@@ -27,13 +27,22 @@ def train_and_test(preset_name: str, root: Path, category: str, workdir: Path) -
     preset = PRESETS[preset_name]
     model = getattr(anomalib_kd_plugins, preset["model"])(**model_kwargs(preset_name), visualizer=False)
     dm = MVTecAD(
-        root=root, category=category, train_batch_size=preset["train_batch_size"], eval_batch_size=8, num_workers=0,
+        root=root,
+        category=category,
+        train_batch_size=preset["train_batch_size"],
+        eval_batch_size=8,
+        num_workers=0,
         seed=0,
     )
     epochs = preset["max_epochs"]
     engine = Engine(
-        max_epochs=epochs, accelerator="cpu", devices=1, default_root_dir=workdir, logger=False,
-        check_val_every_n_epoch=epochs, enable_progress_bar=False,
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=workdir,
+        logger=False,
+        check_val_every_n_epoch=epochs,
+        enable_progress_bar=False,
     )
     engine.fit(model, datamodule=dm)
     return {k: float(v) for k, v in engine.test(model, datamodule=dm, verbose=False)[0].items()}

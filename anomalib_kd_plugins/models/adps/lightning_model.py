@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from anomalib import LearningType
 from anomalib.data import Batch
 from anomalib.metrics import Evaluator
 from anomalib.models.components import AnomalibModule
@@ -21,10 +20,10 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
-from anomalib_kd_plugins.components.evaluator import default_evaluator
+from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
 from anomalib_kd_plugins.components.schedule import multistep_milestones
-from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer, find_normalize
+from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer
 
 from .loss import AdpsLoss
 from .torch_model import AdpsModel
@@ -32,7 +31,7 @@ from .torch_model import AdpsModel
 logger = logging.getLogger(__name__)
 
 
-class Adps(AnomalibModule):
+class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
     """Asymmetric Distillation Post-Segmentation.
 
     Args:
@@ -97,20 +96,12 @@ class Adps(AnomalibModule):
         self.lr = lr
         self.lr_decay_epochs = tuple(lr_decay_epochs)
         self.lr_decay = lr_decay
-        if self.input_size is not None:  # fail at construction, before any data is read
-            self.model.check_input_size(*self.input_size)
-
-    def setup(self, stage: str | None = None) -> None:
-        """Validate the image size and pick up the pre-processor's normalisation for the synthesis."""
-        del stage
-        if self.input_size is not None:
-            self.model.check_input_size(*self.input_size)
-        self.synthesizer.set_normalization(find_normalize(getattr(self.pre_processor, "transform", None)))
+        self.validate_input_size()  # fail at construction, before any data is read
 
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Synthesise anomalies, run teacher/student/WMB/PSM, return L = L_d + λ·L_s (eq. 9)."""
         del args, kwargs
-        images, masks = self.synthesizer(batch.image)
+        images, masks = self.synthesize(batch)
         logits, cos_maps = self.model(images)
         loss, parts = self.loss(logits, cos_maps, masks)
         if not torch.isfinite(loss):
@@ -121,11 +112,6 @@ class Adps(AnomalibModule):
         self.log_dict(parts, on_step=False, on_epoch=True, logger=True)
         return {"loss": loss}
 
-    def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
-        """Predict maps and scores for the validation batch."""
-        del args, kwargs
-        return batch.update(**self.model(batch.image)._asdict())
-
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[dict[str, Any]]]:
         """Adam (lr 1e-4) on student + PSM; lr ×0.2 at 80 % and 90 % of max_epochs (240/270 of 300)."""
         params = [p for name, p in self.model.named_parameters() if not name.startswith("teacher.") and p.requires_grad]
@@ -133,18 +119,3 @@ class Adps(AnomalibModule):
         milestones = multistep_milestones(self.trainer.max_epochs if self._trainer else None, self.lr_decay_epochs)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=self.lr_decay)
         return [optimizer], [{"scheduler": scheduler, "interval": "epoch"}]
-
-    @staticmethod
-    def configure_evaluator() -> Evaluator:
-        """anomalib's image/pixel AUROC and F1 plus the papers' pixel AP and PRO (AUPRO, FPR ≤ 0.3)."""
-        return default_evaluator()
-
-    @property
-    def trainer_arguments(self) -> dict[str, Any]:
-        """No gradient clipping, no sanity validation; max_epochs stays the user's (paper: 300)."""
-        return {"gradient_clip_val": 0, "num_sanity_val_steps": 0}
-
-    @property
-    def learning_type(self) -> LearningType:
-        """One-class: trained on normal images only (anomalies are synthesised)."""
-        return LearningType.ONE_CLASS

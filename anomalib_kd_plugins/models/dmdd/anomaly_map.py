@@ -1,0 +1,23 @@
+"""DMDD map and score [A §2.2]: the segmentation output "obtained directly", upsampled; score = mean of the top k."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from anomalib_kd_plugins.components.anomaly_map import top_k_mean_score
+
+
+class AnomalyMapGenerator(nn.Module):
+    """Sigmoid of the segmentation logits, bilinearly upsampled to the input size; top-k mean image score."""
+
+    def __init__(self, top_k: int = 100) -> None:
+        super().__init__()
+        self.top_k = top_k
+
+    def forward(self, logits: torch.Tensor, image_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (anomaly_map (B,1,H,W), pred_score (B,)); no Gaussian smoothing (DeSTSeg convention)."""
+        # DeSTSeg order: sigmoid at the head's resolution, then bilinear upsampling
+        anomaly_map = F.interpolate(torch.sigmoid(logits), size=image_size, mode="bilinear", align_corners=False)
+        return anomaly_map, top_k_mean_score(anomaly_map, self.top_k)

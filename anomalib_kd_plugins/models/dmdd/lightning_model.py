@@ -1,0 +1,201 @@
+"""``Dmdd``: the anomalib Lightning module for DMDD (Liu et al., ACM MM 2024, arXiv 2408.03888).
+
+No official code exists; the architecture is the reconstruction of papers.md §2.2 on DeSTSeg's skeleton (§3).
+Every [A] is a constructor option whose default is that proposal: resnet18 teacher (layers 1-3), expansion-2
+decoupling heads, unmasked NGM, AIM-1 against T(I_a), focal(γ=4)+L1 segmentation, DeSTSeg's two-phase SGD
+schedule (student phase for the first 20 % of steps, then the segmentation phase with the student frozen), and a
+top-100 mean image score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from anomalib.data import Batch
+from anomalib.metrics import Evaluator
+from anomalib.models.components import AnomalibModule
+from anomalib.post_processing import PostProcessor
+from anomalib.pre_processing import PreProcessor
+from anomalib.visualization import Visualizer
+from lightning.pytorch.utilities.types import STEP_OUTPUT
+
+from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
+from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
+from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer
+
+from .loss import AIM_TARGETS, DmddLoss
+from .torch_model import DmddFeatures, DmddModel
+
+SCHEDULES = ("two_phase", "joint")
+
+
+class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
+    """Dual-Modeling Decouple Distillation.
+
+    Args:
+        backbone: timm CNN for the frozen teacher and the student encoder [A: preset A resnet18; B wide_resnet50_2].
+        layers: distilled levels (preset A: resnet18 layer1-3).
+        pre_trained: ImageNet teacher (offline: ``anomalib-kd weights seed``).
+        decouple_expansion: channel expansion of the 1×1 decoupling head before the split [A; F: "expand"].
+        ngm_mask: restrict NGM to normal pixels [A; default off = full-image denoising].
+        aim: ``"l1"`` (AIM-1, default) or ``"margin"`` (AIM-2) [A].
+        aim_margin: m of AIM-2.
+        aim_target: teacher features AIM compares with: ``"anomalous"`` T(I_a) (default) or ``"normal"`` T(I_n) [A].
+        lambda_aim: λ_AIM in L_KD = L_NGM + λ_AIM·L_AIM [A: 1].
+        focal_gamma: γ of the segmentation focal loss [A: 4, DeSTSeg].
+        mask_downsample: mask to feature resolution, ``"bilinear"`` (+ >0.5) or ``"max"`` [A].
+        seg_channels: width of the segmentation body and head [A: 256].
+        schedule: ``"two_phase"`` (DeSTSeg: student, then segmentation with the student frozen) or ``"joint"`` [A].
+        student_phase_fraction: share of all training steps in the student phase (DeSTSeg: 1000 of 5000).
+        lr_student / lr_seg_body / lr_seg_head: SGD learning rates (DeSTSeg: 0.4 / 0.1 / 0.01).
+        momentum / weight_decay: SGD settings (DeSTSeg: 0.9 / 1e-4).
+        score_top_k: image score = mean of the top-k map pixels [A: 100, DeSTSeg].
+        anomaly_source_path: optional DTD-layout texture folder; ``None`` = Perlin textures. Never downloads.
+        anomaly_probability: share of images given an anomaly [A: 1.0, DeSTSeg's aug_prob].
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        layers: Sequence[str] = ("layer1", "layer2", "layer3"),
+        pre_trained: bool = True,
+        decouple_expansion: int = 2,
+        ngm_mask: bool = False,
+        aim: str = "l1",
+        aim_margin: float = 0.0,
+        aim_target: str = "anomalous",
+        lambda_aim: float = 1.0,
+        focal_gamma: float = 4.0,
+        mask_downsample: str = "bilinear",
+        seg_channels: int = 256,
+        schedule: str = "two_phase",
+        student_phase_fraction: float = 0.2,
+        lr_student: float = 0.4,
+        lr_seg_body: float = 0.1,
+        lr_seg_head: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        score_top_k: int = 100,
+        anomaly_source_path: str | None = None,
+        anomaly_probability: float = 1.0,
+        pre_processor: PreProcessor | bool = True,
+        post_processor: PostProcessor | bool = True,
+        evaluator: Evaluator | bool = True,
+        visualizer: Visualizer | bool = True,
+    ) -> None:
+        super().__init__(
+            pre_processor=pre_processor, post_processor=post_processor, evaluator=evaluator, visualizer=visualizer
+        )
+        for name, value, allowed in (
+            ("schedule", schedule, SCHEDULES),
+            ("aim_target", aim_target, AIM_TARGETS),
+            ("mask_downsample", mask_downsample, MASK_DOWNSAMPLE_MODES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if not 0.0 <= student_phase_fraction <= 1.0:
+            raise ValueError(f"student_phase_fraction must be in [0, 1], got {student_phase_fraction}")
+        self.model = DmddModel(
+            backbone=backbone,
+            layers=tuple(layers),
+            pre_trained=pre_trained,
+            decouple_expansion=decouple_expansion,
+            seg_channels=seg_channels,
+            score_top_k=score_top_k,
+        )
+        self.loss = DmddLoss(aim, aim_margin, lambda_aim, ngm_mask, focal_gamma, mask_downsample)
+        self.synthesizer = AnomalySynthesizer(anomaly_source_path, probability=anomaly_probability)
+        self.aim_target = aim_target
+        self.schedule = schedule
+        self.student_phase_fraction = student_phase_fraction
+        self.lr_student, self.lr_seg_body, self.lr_seg_head = lr_student, lr_seg_body, lr_seg_head
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.automatic_optimization = False  # two optimisers, stepped by phase
+        self.validate_input_size()
+
+    # ---------------------------------------------------------------------------------------------- schedule
+    def total_steps(self) -> int:
+        """All training steps of this fit (max_epochs × batches, else max_steps)."""
+        trainer = self.trainer
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            return int(trainer.max_epochs * trainer.num_training_batches)
+        return max(int(trainer.max_steps), 1) if trainer.max_steps and trainer.max_steps > 0 else 5000
+
+    def current_step(self, batch_idx: int) -> int:
+        """Batches trained so far (restored with the epoch on resume; independent of optimiser-step counting)."""
+        return self.current_epoch * int(self.trainer.num_training_batches) + batch_idx
+
+    def phase(self, batch_idx: int) -> str:
+        """``"student"``, ``"segmentation"`` or ``"joint"`` for this step."""
+        if self.schedule == "joint":
+            return "joint"
+        boundary = math.ceil(self.student_phase_fraction * self.total_steps())
+        return "student" if self.current_step(batch_idx) < boundary else "segmentation"
+
+    # ---------------------------------------------------------------------------------------------- training
+    def training_step(self, batch: Batch, batch_idx: int, *args, **kwargs) -> STEP_OUTPUT:
+        """Pairs (I_n, I_a, M) from the same normal image; L_KD in the student phase, focal+L1 in the seg phase."""
+        del args, kwargs
+        opt_student, opt_seg = self.optimizers()
+        normal = batch.image
+        anomalous, mask = self.synthesize(batch)
+        phase = self.phase(batch_idx)
+        train_student = phase != "segmentation"
+        for module in self.model.student_modules():
+            module.train(train_student)
+
+        teacher_both = self.model.teacher_features(torch.cat([normal, anomalous]))
+        teacher_normal = [t[: len(normal)] for t in teacher_both]
+        teacher_anomalous = [t[len(normal) :] for t in teacher_both]
+        with torch.set_grad_enabled(train_student):
+            normality, abnormality = self.model.student_features(anomalous)
+
+        logs: dict[str, torch.Tensor] = {}
+        loss = normal.new_zeros(())
+        if train_student:
+            target = teacher_anomalous if self.aim_target == "anomalous" else teacher_normal
+            kd, parts = self.loss.distillation(teacher_normal, target, normality, abnormality, mask)
+            loss, logs = loss + kd, {**logs, **parts, "loss_kd": kd.detach()}
+        if phase != "student":
+            features = DmddFeatures(
+                teacher_anomalous, [f.detach() for f in normality], [f.detach() for f in abnormality]
+            )
+            seg = self.loss.segmentation(self.model.segmentation(features), mask)
+            loss, logs = loss + seg, {**logs, "loss_seg": seg.detach()}
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"DMDD {phase}-phase loss is not finite. Check the inputs for NaN/Inf pixels and lower the "
+                "learning rates (lr_student, lr_seg_body, lr_seg_head)."
+            )
+        optimizers = {"student": [opt_student], "segmentation": [opt_seg], "joint": [opt_student, opt_seg]}[phase]
+        for opt in optimizers:
+            opt.zero_grad()
+        self.manual_backward(loss)
+        for opt in optimizers:
+            opt.step()
+        self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True, logger=True)
+        self.log_dict(logs, on_step=False, on_epoch=True, logger=True)
+        return {"loss": loss.detach()}
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """DeSTSeg's SGD: student lr 0.4; segmentation body 0.1 and head 0.01; momentum 0.9, weight decay 1e-4."""
+        student = [p for module in self.model.student_modules() for p in module.parameters()]
+        seg = self.model.segmentation
+        sgd = {"momentum": self.momentum, "weight_decay": self.weight_decay}
+        opt_student = torch.optim.SGD(student, lr=self.lr_student, **sgd)
+        opt_seg = torch.optim.SGD(
+            [
+                {"params": seg.body.parameters(), "lr": self.lr_seg_body},
+                {"params": seg.head.parameters(), "lr": self.lr_seg_head},
+            ],
+            **sgd,
+        )
+        return [opt_student, opt_seg]
+
+    @property
+    def trainer_arguments(self) -> dict[str, Any]:
+        """No sanity validation; clipping is not available under manual optimisation; max_epochs stays the user's."""
+        return {"gradient_clip_val": 0, "num_sanity_val_steps": 0}

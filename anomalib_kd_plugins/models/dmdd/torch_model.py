@@ -1,0 +1,158 @@
+"""DMDD torch model (Liu et al., ACM MM 2024): frozen teacher, DeSTSeg-style student with decoupled normality and
+abnormality branches, and a multi-perception segmentation network (reconstruction, papers.md §2.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import timm
+import torch
+import torch.nn.functional as F
+from anomalib.data import InferenceBatch
+from torch import nn
+
+from anomalib_kd_plugins.components.attention import MultiPerceptionHead
+from anomalib_kd_plugins.components.backbone import build_feature_extractor, check_backbone_name, feature_info
+from anomalib_kd_plugins.components.blocks import DecoupleHead, make_res_layer
+
+from .anomaly_map import AnomalyMapGenerator
+
+
+class DmddFeatures(NamedTuple):
+    """Per-level teacher, normality and abnormality features of one batch."""
+
+    teacher: list[torch.Tensor]
+    normality: list[torch.Tensor]
+    abnormality: list[torch.Tensor]
+
+
+def student_encoder_layers(backbone: str, layers: Sequence[str]) -> list[str]:
+    """The teacher's layers plus the next deeper stage, if any (DeSTSeg: resnet18 layer1-3 → encoder layer1-4)."""
+    check_backbone_name(backbone)
+    names = timm.create_model(backbone, features_only=True, pretrained=False).feature_info.module_name()
+    missing = [layer for layer in layers if layer not in names]
+    if missing:
+        raise ValueError(f"Backbone {backbone!r} has no feature layers {missing}. Available layers: {names}.")
+    deepest = max(names.index(layer) for layer in layers)
+    return [*layers, names[deepest + 1]] if deepest + 1 < len(names) else list(layers)
+
+
+class StudentDecoder(nn.Module):
+    """DeSTSeg decoder: residual layers from the deepest encoder map, bilinear up to each teacher level, no skips."""
+
+    def __init__(self, in_channels: int, level_channels: Sequence[int]) -> None:
+        super().__init__()
+        self.bottom = make_res_layer(in_channels, in_channels, 2)
+        self.levels = nn.ModuleList()
+        for channels in reversed(level_channels):
+            self.levels.append(make_res_layer(in_channels, channels, 2))
+            in_channels = channels
+
+    def forward(self, deepest: torch.Tensor, sizes: Sequence[torch.Size]) -> list[torch.Tensor]:
+        """Decode to one map per teacher level (shallow → deep order, matching ``sizes``)."""
+        x, out = self.bottom(deepest), []
+        for layer, size in zip(self.levels, reversed(sizes), strict=True):
+            x = layer(F.interpolate(x, size=size, mode="bilinear", align_corners=False))
+            out.append(x)
+        return out[::-1]
+
+
+class SegmentationNetwork(nn.Module):
+    """DMDD segmentation network: per-level −T̂⊙F̂^N and −T̂⊙F̂^A, upsampled to level 1, residual body, MP head."""
+
+    def __init__(self, in_channels: int, channels: int = 256, atrous_rates: Sequence[int] = (6, 12, 18)) -> None:
+        super().__init__()
+        self.body = make_res_layer(in_channels, channels, 2)
+        self.head = MultiPerceptionHead(channels, atrous_rates)
+
+    @staticmethod
+    def fuse_inputs(features: DmddFeatures) -> torch.Tensor:
+        """[A §2.2] concat over levels of −T̂⊙F̂^N and −T̂⊙F̂^A (L2-normalised along channels) at level-1 size."""
+        size = features.teacher[0].shape[-2:]
+        maps = []
+        for t, n, a in zip(features.teacher, features.normality, features.abnormality, strict=True):
+            t_hat = F.normalize(t, dim=1)
+            for branch in (n, a):
+                product = -t_hat * F.normalize(branch, dim=1)
+                maps.append(F.interpolate(product, size=size, mode="bilinear", align_corners=False))
+        return torch.cat(maps, dim=1)
+
+    def forward(self, features: DmddFeatures) -> torch.Tensor:
+        """Return (B,1,h1,w1) anomaly logits at the first level's resolution."""
+        return self.head(self.body(self.fuse_inputs(features)))
+
+
+class DmddModel(nn.Module):
+    """Teacher T, student encoder–decoder with decoupling heads, segmentation network.
+
+    Train mode returns ``(features, seg_logits)``; eval mode returns ``InferenceBatch(pred_score, anomaly_map)``.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        layers: Sequence[str] = ("layer1", "layer2", "layer3"),
+        pre_trained: bool = True,
+        decouple_expansion: int = 2,
+        seg_channels: int = 256,
+        atrous_rates: Sequence[int] = (6, 12, 18),
+        score_top_k: int = 100,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.teacher = build_feature_extractor(backbone, layers, pre_trained=pre_trained, requires_grad=False)
+        self.channels, self.strides = feature_info(self.teacher)
+        encoder_layers = student_encoder_layers(backbone, layers)
+        self.student_encoder = build_feature_extractor(backbone, encoder_layers, pre_trained=False, requires_grad=True)
+        encoder_channels, encoder_strides = feature_info(self.student_encoder)
+        self.max_stride = max(encoder_strides)
+        self.student_decoder = StudentDecoder(encoder_channels[-1], self.channels)
+        self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels)
+        self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates)
+        self.anomaly_map_generator = AnomalyMapGenerator(score_top_k)
+
+    def student_modules(self) -> list[nn.Module]:
+        """The modules trained by the distillation phase."""
+        return [self.student_encoder, self.student_decoder, self.decouple]
+
+    def check_input_size(self, height: int, width: int) -> None:
+        """Raise a ValueError naming sizes that work when the deepest stride does not divide the image."""
+        m = self.max_stride
+        if height % m or width % m:
+            works = [m * i for i in range(1, 33) if 64 <= m * i <= 512][:8]
+            raise ValueError(
+                f"DMDD cannot use images of {height}×{width}: with backbone {self.backbone!r} the student encoder "
+                f"reaches stride {m}, so height and width must be multiples of {m}, e.g. {works}. Resize the images "
+                f"through the pre-processor (Dmdd.configure_pre_processor(image_size=(256, 256)))."
+            )
+
+    def teacher_features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Frozen teacher features T_l(images)."""
+        self.teacher.eval()
+        with torch.no_grad():
+            return list(self.teacher(images).values())
+
+    def student_features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Decoupled student features (F^N_l, F^A_l) of ``images``."""
+        encoded = list(self.student_encoder(images).values())
+        sizes = [f.shape[-2:] for f in encoded[: len(self.channels)]]
+        decoded = self.student_decoder(encoded[-1], sizes)
+        pairs = [head(f) for head, f in zip(self.decouple, decoded, strict=True)]
+        return [n for n, _ in pairs], [a for _, a in pairs]
+
+    def features(self, images: torch.Tensor) -> DmddFeatures:
+        """Teacher and decoupled student features of the same images."""
+        normality, abnormality = self.student_features(images)
+        return DmddFeatures(self.teacher_features(images), normality, abnormality)
+
+    def forward(self, images: torch.Tensor) -> tuple[DmddFeatures, torch.Tensor] | InferenceBatch:
+        """Train: (features, seg logits). Eval: InferenceBatch with the segmentation map and top-k score."""
+        if not torch.compiler.is_compiling():
+            self.check_input_size(images.shape[-2], images.shape[-1])
+        features = self.features(images)
+        logits = self.segmentation(features)
+        if self.training:
+            return features, logits
+        anomaly_map, pred_score = self.anomaly_map_generator(logits, images.shape[-2:])
+        return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)

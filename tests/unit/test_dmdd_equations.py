@@ -1,0 +1,114 @@
+"""DMDD building blocks on hand-computed tensors (papers.md §2.2): decoupling, NGM, AIM-1/2, focal + L1, head, score."""
+
+import math
+
+import pytest
+import torch
+
+from anomalib_kd_plugins.components.anomaly_map import top_k_mean_score
+from anomalib_kd_plugins.components.attention import MultiPerceptionHead
+from anomalib_kd_plugins.components.blocks import DecoupleHead
+from anomalib_kd_plugins.models.dmdd.anomaly_map import AnomalyMapGenerator
+from anomalib_kd_plugins.models.dmdd.loss import (
+    DmddLoss,
+    aim_loss_l1,
+    aim_loss_margin,
+    ngm_loss,
+    segmentation_loss,
+)
+from anomalib_kd_plugins.models.dmdd.torch_model import DmddModel, student_encoder_layers
+
+
+def vec(*columns: tuple[float, float]) -> torch.Tensor:
+    """(1, 2, 1, n) feature map whose position i holds the 2-vector columns[i]."""
+    return torch.tensor(columns, dtype=torch.float32).T.reshape(1, 2, 1, len(columns))
+
+
+def test_decouple_head_splits_into_two_branches_of_teacher_width() -> None:
+    head = DecoupleHead(channels=24, expansion=2)
+    assert head.net[0].out_channels == 48  # 1×1 conv expands before the split
+    normality, abnormality = head(torch.randn(3, 24, 8, 8))
+    assert normality.shape == abnormality.shape == (3, 24, 8, 8)
+    assert not torch.allclose(normality, abnormality)
+
+
+def test_ngm_hand_values() -> None:
+    t = vec((1, 0), (1, 0))
+    f = vec((1, 1), (0, 1))  # cos = 1/√2 and 0
+    expected = ((1 - 1 / math.sqrt(2)) + 1) / 2
+    assert ngm_loss([t], [f]).item() == pytest.approx(expected)
+    mask = torch.tensor([[[[0.0, 1.0]]]])  # second position anomalous: masked NGM only sees the first
+    assert ngm_loss([t], [f], mask).item() == pytest.approx(1 - 1 / math.sqrt(2), rel=1e-5)
+
+
+def test_aim_l1_hand_values() -> None:
+    t = vec((1, 0), (1, 0), (1, 0))
+    f = vec((1, 0), (0, 1), (0, 1))  # distance 0, 1, 1
+    mask = torch.tensor([[[[0.0, 1.0, 0.0]]]])  # normal, anomalous, normal
+    # |0-0| + |1-1| + |1-0| over 3 positions
+    assert aim_loss_l1([t], [f], mask).item() == pytest.approx(1 / 3)
+
+
+def test_aim_margin_hand_values() -> None:
+    t = vec((1, 0), (1, 0), (1, 0))
+    f = vec((1, 1), (1, 0), (-1, 0))  # cos 1/√2, 1, -1
+    mask = torch.tensor([[[[1.0, 0.0, 1.0]]]])  # only anomalous positions count
+    expected = (1 / math.sqrt(2) + 0.0) / 2
+    assert aim_loss_margin([t], [f], mask, margin=0.0).item() == pytest.approx(expected, rel=1e-5)
+    assert aim_loss_margin([t], [f], mask, margin=0.5).item() == pytest.approx((1 / math.sqrt(2) - 0.5) / 2, rel=1e-4)
+
+
+def test_kd_loss_combines_ngm_and_lambda_aim() -> None:
+    t = [torch.randn(2, 4, 4, 4)]
+    n, a = [torch.randn(2, 4, 4, 4)], [torch.randn(2, 4, 4, 4)]
+    mask = (torch.rand(2, 1, 16, 16) > 0.5).float()
+    total, parts = DmddLoss(lambda_aim=0.3).distillation(t, t, n, a, mask)
+    assert total.item() == pytest.approx(parts["loss_ngm"].item() + 0.3 * parts["loss_aim"].item(), rel=1e-6)
+    with pytest.raises(ValueError, match="aim must be one of"):
+        DmddLoss(aim="l2")
+
+
+def test_segmentation_loss_focal_plus_l1_hand_values() -> None:
+    p = torch.tensor([0.8, 0.3])
+    logits = torch.log(p / (1 - p)).reshape(1, 1, 1, 2)
+    mask = torch.tensor([1.0, 0.0]).reshape(1, 1, 1, 2)
+    gamma = 4.0
+    focal = (-((1 - 0.8) ** gamma) * math.log(0.8) - (0.3**gamma) * math.log(0.7)) / 2
+    l1 = (0.2 + 0.3) / 2
+    assert segmentation_loss(logits, mask, gamma).item() == pytest.approx(focal + l1, rel=1e-5)
+
+
+def test_multi_perception_head_shapes() -> None:
+    head = MultiPerceptionHead(channels=32, atrous_rates=(2, 4, 6)).eval()
+    assert head(torch.randn(2, 32, 16, 16)).shape == (2, 1, 16, 16)
+    x = torch.randn(1, 32, 8, 8)
+    assert head.channel_attention(x).shape == head.spatial_attention(x).shape == head.context(x).shape == x.shape
+
+
+def test_top_k_score_and_map() -> None:
+    logits = torch.full((2, 1, 4, 4), -10.0)
+    logits[0, 0, 0, :2] = 10.0  # two hot cells in image 0
+    amap, score = AnomalyMapGenerator(top_k=2)(logits, (8, 8))
+    assert amap.shape == (2, 1, 8, 8)
+    assert torch.allclose(score, top_k_mean_score(amap, 2))
+    assert score[0] > 0.99 and score[1] < 0.01
+    assert top_k_mean_score(torch.tensor([[1.0, 4.0, 2.0, 3.0]]), 3).item() == pytest.approx(3.0)
+
+
+def test_student_encoder_adds_one_deeper_stage() -> None:
+    assert student_encoder_layers("resnet18", ["layer1", "layer2", "layer3"])[-1] == "layer4"
+    assert student_encoder_layers("resnet18", ["layer2", "layer4"]) == ["layer2", "layer4"]
+    with pytest.raises(ValueError, match="Available layers"):
+        student_encoder_layers("resnet18", ["layer9"])
+
+
+def test_model_shapes_and_bad_size() -> None:
+    model = DmddModel(pre_trained=False, seg_channels=32).train()
+    features, logits = model(torch.randn(2, 3, 64, 96))
+    assert [f.shape[1:] for f in features.normality] == [(64, 16, 24), (128, 8, 12), (256, 4, 6)]
+    assert [f.shape for f in features.abnormality] == [f.shape for f in features.teacher]
+    assert logits.shape == (2, 1, 16, 24)
+    out = model.eval()(torch.randn(2, 3, 64, 96))
+    assert out.anomaly_map.shape == (2, 1, 64, 96) and out.pred_score.shape == (2,)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        model(torch.randn(1, 3, 100, 100))
