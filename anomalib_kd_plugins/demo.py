@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: weights come from the seeded local cache
@@ -46,53 +45,26 @@ def run_demo(
     _say(f"weights: {LITE0_TIMM_NAME} (ImageNet, local cache, HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']})")
 
     from anomalib_kd_plugins.data import BuildConfig, build
-    from anomalib_kd_plugins.presets import PRESETS, model_kwargs
+    from anomalib_kd_plugins.presets import PRESETS, fit_and_test
 
     data_root = out_dir / "data"
     if not (data_root / category / "train" / "good").is_dir():
         _say(f"building the real-photo category {category!r} (scikit-image photographs) in {data_root}")
         build(data_root, [category], BuildConfig(image_size=max(PRESETS[p]["image_size"] for p in presets.values())))
 
-    from anomalib.data import MVTecAD
-    from anomalib.engine import Engine
-
-    import anomalib_kd_plugins
-
     results: dict[str, dict[str, float]] = {}
+    images: dict[str, Path] = {}
     for name, preset_name in presets.items():
         preset = PRESETS[preset_name]
-        n_epochs = epochs or preset["max_epochs"]
-        _say(
-            f"{name}: preset {preset_name!r}, {n_epochs} epochs, {preset['image_size']}² images, {preset['init_args']}"
-        )
-        datamodule = MVTecAD(
-            root=data_root,
-            category=category,
-            train_batch_size=preset["train_batch_size"],
-            eval_batch_size=8,
-            num_workers=0,
-            seed=0,
-        )
-        model = getattr(anomalib_kd_plugins, name)(**model_kwargs(preset_name))
-        engine = Engine(
-            max_epochs=n_epochs,
-            accelerator="cpu",
-            devices=1,
-            default_root_dir=out_dir / "results",
-            logger=False,
-            check_val_every_n_epoch=n_epochs,
-        )
-        start = time.perf_counter()
-        engine.fit(model, datamodule=datamodule)
-        fit_s = time.perf_counter() - start
-        metrics = engine.test(model, datamodule=datamodule, verbose=False)[0]
-        results[name] = {k: float(v) for k, v in metrics.items()} | {"fit_s": fit_s}
-        images = Path(engine.trainer.default_root_dir) / "images"
-        results[name]["images"] = str(images)  # type: ignore[assignment]
+        trainer = {**preset["trainer"], **({"max_epochs": epochs} if epochs else {})}
+        _say(f"{name}: preset {preset_name!r}, {trainer}, {preset['image_size']}² images, {preset['init_args']}")
+        metrics, engine = fit_and_test(preset_name, data_root, category, out_dir / "results", max_epochs=epochs)
+        results[name] = metrics
+        images[name] = Path(engine.trainer.default_root_dir) / "images"
 
     _print_table(results, category)
-    for name, r in results.items():
-        _say(f"{name} visualisations: {r['images']}")
+    for name, folder in images.items():
+        _say(f"{name} visualisations: {folder}")
     return 0
 
 

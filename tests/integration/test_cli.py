@@ -99,7 +99,7 @@ def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> Non
     assert list(tmp_path.rglob("model.ckpt"))
 
 
-@pytest.mark.parametrize("name", ["adps.yaml", "adps_cpu.yaml"])
+@pytest.mark.parametrize("name", ["adps.yaml", "adps_cpu.yaml", "dmdd.yaml", "dmdd_cpu.yaml"])
 def test_configs_match_presets_and_parse(name: str, tmp_path: Path) -> None:
     from anomalib_kd_plugins.presets import PRESETS
 
@@ -110,7 +110,8 @@ def test_configs_match_presets_and_parse(name: str, tmp_path: Path) -> None:
     assert model["class_path"] == f"anomalib_kd_plugins.{preset['model']}"
     for key, value in preset["init_args"].items():
         assert model["init_args"][key] == value, key
-    assert config["trainer"]["max_epochs"] == preset["max_epochs"]
+    for key, value in preset["trainer"].items():
+        assert config["trainer"][key] == value, key
     assert config["data"]["init_args"]["train_batch_size"] == preset["train_batch_size"]
     resize = model["init_args"]["pre_processor"]["init_args"]["transform"]["init_args"]["transforms"][0]
     assert resize["init_args"]["size"] == [preset["image_size"]] * 2
