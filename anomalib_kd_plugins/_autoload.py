@@ -8,26 +8,27 @@ Right after that module has executed, :func:`anomalib_kd_plugins.registry.regist
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import os
 import sys
-from types import ModuleType
+
+# No importlib.abc (it drags in importlib.resources, tempfile, pathlib, shutil: ~20 ms at every interpreter start):
+# the import protocol is duck-typed, so plain classes with the right methods suffice.
 
 _TARGET = "anomalib.models"
 _OFF_VALUES = {"0", "false", "no", "off"}
 
 
-class _RegisteringLoader(importlib.abc.Loader):
+class _RegisteringLoader:
     """Wrap the real loader of ``anomalib.models`` and register plugins once it has executed."""
 
-    def __init__(self, wrapped: importlib.abc.Loader) -> None:
+    def __init__(self, wrapped: object) -> None:
         self._wrapped = wrapped
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> object:
         return self._wrapped.create_module(spec)
 
-    def exec_module(self, module: ModuleType) -> None:
+    def exec_module(self, module: object) -> None:
         self._wrapped.exec_module(module)
         try:
             from anomalib_kd_plugins.registry import register_all
@@ -37,7 +38,7 @@ class _RegisteringLoader(importlib.abc.Loader):
             print(f"anomalib_kd_plugins: plugin registration skipped: {exc}", file=sys.stderr)
 
 
-class _AnomalibModelsFinder(importlib.abc.MetaPathFinder):
+class _AnomalibModelsFinder:
     """One-shot finder: intercepts the first import of ``anomalib.models`` and removes itself."""
 
     def find_spec(self, fullname: str, path, target=None):

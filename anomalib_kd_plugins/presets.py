@@ -2,8 +2,9 @@
 
 CPU presets trade fidelity for minutes on a 2-core machine and say so in their names: the ImageNet
 tf_efficientnet_lite0 teacher (the one whose weights ship offline) and 128×128 images. ADPS: k = 4 (the paper's
-32-px student patches at half the resolution), σ scaled with the image (2 at 128 px vs 4 at 256 px) and a 10× larger
-learning rate for a 10-epoch schedule. DMDD: a 128-channel segmentation head and 8 epochs (20 % student phase).
+32-px student patches at half the resolution) and a 10× larger learning rate for a 10-epoch schedule (σ stays 4: on
+the brick category σ = 1, 2, 4 gave pixel AUROC 0.878, 0.909, 0.921). DMDD: a 128-channel segmentation head and
+8 epochs (20 % student phase).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "adps_cpu": {
         "model": "Adps",
-        "init_args": {"backbone": "tf_efficientnet_lite0", "layers": LITE0_LAYERS, "k": 4, "lr": 1e-3, "sigma": 2.0},
+        "init_args": {"backbone": "tf_efficientnet_lite0", "layers": LITE0_LAYERS, "k": 4, "lr": 1e-3},
         "image_size": 128,
         "trainer": {"max_epochs": 10},
         "train_batch_size": 4,

@@ -3,7 +3,7 @@
     python benchmarks/broken_models.py [--category brick] [--variants ok wmb_inverted loss_flipped]
 
 Each variant trains the ``adps_cpu`` preset exactly as ``tests/quality`` does and prints its metrics; a broken variant
-must fall below the test's pixel-AUROC threshold (0.90).
+must fail one of that test's gates: pixel AUROC ≥ 0.90, or WMB-output energy AUROC on the real defects ≥ 0.75.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["ok", "wmb_inverted", "loss_flipped"])
     args = parser.parse_args()
 
-    from test_quality import train_and_test
+    from test_quality import train_and_test, wmb_energy_auroc
 
     from anomalib_kd_plugins.data import BuildConfig, build
     from anomalib_kd_plugins.models.adps import loss as adps_loss
@@ -47,8 +47,9 @@ def main() -> None:
         for variant in args.variants:
             torch_model.weight_mask_block = wmb_inverted if variant == "wmb_inverted" else original_wmb
             adps_loss.AdpsLoss.forward = loss_flipped if variant == "loss_flipped" else original_forward
-            metrics = train_and_test("adps_cpu", root, args.category, Path(tmp) / variant)
-            keep = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO")
+            metrics, engine = train_and_test("adps_cpu", root, args.category, Path(tmp) / variant)
+            metrics["wmb_energy_AUROC"] = wmb_energy_auroc(engine)
+            keep = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "wmb_energy_AUROC")
             print(f"{variant:<14}" + "  ".join(f"{k}={metrics[k]:.4f}" for k in keep), flush=True)
 
 
