@@ -6,7 +6,6 @@ import difflib
 from collections.abc import Sequence
 
 import timm
-import torch
 from anomalib.models.components import TimmFeatureExtractor
 
 SEED_HINT = (
@@ -62,13 +61,3 @@ def feature_info(extractor: TimmFeatureExtractor) -> tuple[list[int], list[int]]
     """Return (channels, strides) of the extracted layers, read from timm's ``feature_info``."""
     info = extractor.feature_extractor.feature_info
     return list(info.channels()), list(info.reduction())
-
-
-@torch.no_grad()
-def probe_shapes(extractor: torch.nn.Module, size: tuple[int, int]) -> list[tuple[int, int]]:
-    """Spatial sizes of each feature map for an input of ``size`` (used for error messages)."""
-    was_training = extractor.training
-    extractor.eval()
-    feats = extractor(torch.zeros(1, 3, *size))
-    extractor.train(was_training)
-    return [tuple(f.shape[-2:]) for f in feats]

@@ -47,6 +47,13 @@ class SyntheticAnomalyKDMixin:
             )
         return self.synthesizer(batch.image)
 
+    def ensure_finite(self, loss: torch.Tensor, hint: str) -> None:
+        """Stop training with a clear error instead of silently learning NaN maps."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{type(self).__name__} training loss is not finite. Check the inputs for NaN/Inf pixels and {hint}."
+            )
+
     def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Predict maps and scores for the validation batch."""
         del args, kwargs

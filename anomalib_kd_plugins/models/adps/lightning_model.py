@@ -104,10 +104,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         images, masks = self.synthesize(batch)
         logits, cos_maps = self.model(images)
         loss, parts = self.loss(logits, cos_maps, masks)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                "ADPS training loss is not finite. Check the inputs for NaN/Inf pixels and lower `lr`."
-            )
+        self.ensure_finite(loss, "lower `lr`")
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, logger=True)
         self.log_dict(parts, on_step=False, on_epoch=True, logger=True)
         return {"loss": loss}

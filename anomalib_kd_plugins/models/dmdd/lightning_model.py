@@ -165,11 +165,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             )
             seg = self.loss.segmentation(self.model.segmentation(features), mask)
             loss, logs = loss + seg, {**logs, "loss_seg": seg.detach()}
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"DMDD {phase}-phase loss is not finite. Check the inputs for NaN/Inf pixels and lower the "
-                "learning rates (lr_student, lr_seg_body, lr_seg_head)."
-            )
+        self.ensure_finite(loss, f"lower the {phase}-phase learning rates (lr_student, lr_seg_body, lr_seg_head)")
         optimizers = {"student": [opt_student], "segmentation": [opt_seg], "joint": [opt_student, opt_seg]}[phase]
         for opt in optimizers:
             opt.zero_grad()
