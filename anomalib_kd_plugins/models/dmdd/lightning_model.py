@@ -147,9 +147,12 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         for module in self.model.student_modules():
             module.train(train_student)
 
-        teacher_both = self.model.teacher_features(torch.cat([normal, anomalous]))
-        teacher_normal = [t[: len(normal)] for t in teacher_both]
-        teacher_anomalous = [t[len(normal) :] for t in teacher_both]
+        if train_student:  # T(I_n) is only needed by NGM (and AIM with aim_target="normal"): one teacher pass for both
+            teacher_both = self.model.teacher_features(torch.cat([normal, anomalous]))
+            teacher_normal = [t[: len(normal)] for t in teacher_both]
+            teacher_anomalous = [t[len(normal) :] for t in teacher_both]
+        else:
+            teacher_anomalous = self.model.teacher_features(anomalous)
         with torch.set_grad_enabled(train_student):
             normality, abnormality = self.model.student_features(anomalous)
 
