@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from anomalib.data import Batch
@@ -193,8 +192,3 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             **sgd,
         )
         return [opt_student, opt_seg]
-
-    @property
-    def trainer_arguments(self) -> dict[str, Any]:
-        """No sanity validation; clipping is not available under manual optimisation; max_epochs stays the user's."""
-        return {"gradient_clip_val": 0, "num_sanity_val_steps": 0}
