@@ -16,11 +16,13 @@ __version__ = "0.1.0"
 _LAZY = {
     "Adps": "anomalib_kd_plugins.models.adps",
     "Dmdd": "anomalib_kd_plugins.models.dmdd",
+    "PaperEvaluator": "anomalib_kd_plugins.components.evaluator",
 }
 
-__all__ = ["Adps", "Dmdd", "__version__"]
+__all__ = ["Adps", "Dmdd", "PaperEvaluator", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from anomalib_kd_plugins.components.evaluator import PaperEvaluator
     from anomalib_kd_plugins.models.adps import Adps
     from anomalib_kd_plugins.models.dmdd import Dmdd
 

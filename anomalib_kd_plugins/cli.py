@@ -3,6 +3,9 @@
 * ``anomalib-kd weights seed [--from FILE --timm-name NAME] [--cache-dir DIR]``
 * ``anomalib-kd data build OUT [--categories ...] [--seed N] [--image-size N]``
 * ``anomalib-kd demo [--models Adps ...] [--category brick] [--epochs N] [--out DIR]``
+* ``anomalib-kd bench [--suite demo|mvtec|folder] [--models ...] [--backends torch openvino] [--out DIR] ...``
+* ``anomalib-kd benchmark --config FILE``: anomalib's benchmark pipeline, plus the config's ``trainer:`` key as
+  Lightning ``PL_TRAINER_*`` defaults, and a non-zero exit unless ``results.csv`` has a row per job
 * anything else (``train``, ``test``, ``predict``, ``export``, ``benchmark`` …) goes to ``anomalib`` unchanged.
 """
 
@@ -12,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-OWN_COMMANDS = ("weights", "data", "demo")
+OWN_COMMANDS = ("weights", "data", "demo", "bench")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--category", default="brick")
     demo.add_argument("--epochs", type=int, default=None, help="default: the CPU preset's")
     demo.add_argument("--out", default="demo_output")
+
+    from anomalib_kd_plugins.bench.driver import parser as bench_parser
+
+    bench_parser(sub.add_parser("bench", help="Adps, Dmdd, PatchCore and RD4AD side by side: quality, speed, memory"))
     return parser
 
 
@@ -64,9 +71,52 @@ def _own_command(argv: Sequence[str]) -> int:
         root = build(args.out, args.categories or DEFAULT_CATEGORIES, cfg)
         print(f"Wrote {', '.join(args.categories or DEFAULT_CATEGORIES)} to {root} (MVTec AD layout)")
         return 0
+    if args.command == "bench":
+        from anomalib_kd_plugins.bench.driver import run
+
+        return run(args)
     from anomalib_kd_plugins.demo import run_demo
 
     return run_demo(models=args.models, category=args.category, epochs=args.epochs, out=args.out)
+
+
+def _benchmark(argv: list[str]) -> int:
+    """``anomalib benchmark`` with trainer defaults from the config and an exit code that reflects the results."""
+    import os
+    from pathlib import Path
+
+    import yaml
+
+    config_args = argparse.ArgumentParser(add_help=False)
+    config_args.add_argument("--config", required=True)
+    config = Path(config_args.parse_known_args(argv[1:])[0].config)
+    if not config.is_file():
+        print(f"anomalib-kd benchmark: no such config file {config}", file=sys.stderr)
+        return 2
+    cfg = yaml.safe_load(config.read_text()) or {}
+    for key, value in (cfg.get("trainer") or {}).items():  # Lightning's Trainer reads PL_TRAINER_<ARG> defaults
+        os.environ.setdefault(f"PL_TRAINER_{key.upper()}", str(value))
+    if "PL_TRAINER_MAX_EPOCHS" not in os.environ:
+        print("anomalib-kd benchmark: no trainer.max_epochs: trained models will run 1000 epochs", file=sys.stderr)
+    from anomalib.pipelines.components.utils import get_iterator_from_grid_dict
+
+    expected = sum(1 for _ in get_iterator_from_grid_dict(cfg.get("benchmark") or {}))
+    before = set(Path("runs/benchmark").glob("*/results.csv"))
+    from anomalib.cli.cli import main as anomalib_main
+
+    sys.argv = ["anomalib", *argv]
+    anomalib_main()
+    new = sorted(set(Path("runs/benchmark").glob("*/results.csv")) - before)
+    rows = len(new[-1].read_text().strip().splitlines()) - 1 if new else 0
+    if rows != expected:
+        print(
+            f"anomalib-kd benchmark: expected {expected} result rows, found {rows} "
+            f"({new[-1] if new else 'no runs/benchmark/*/results.csv'}); see runs/pipeline.log",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"anomalib-kd benchmark: {rows} jobs, results in {new[-1]}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int | None:
@@ -80,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     from anomalib_kd_plugins.registry import register_all
 
     register_all()
+    if argv and argv[0] == "benchmark" and not {"-h", "--help"} & set(argv):
+        return _benchmark(argv)
     from anomalib.cli.cli import main as anomalib_main
 
     sys.argv = ["anomalib", *argv]

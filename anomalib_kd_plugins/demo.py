@@ -17,9 +17,9 @@ def _say(msg: str) -> None:
 
 def _cpu_presets(models: list[str] | None) -> dict[str, str]:
     """Model name -> its CPU preset, for every requested (default: every available) plugin model."""
-    from anomalib_kd_plugins.presets import PRESETS
+    from anomalib_kd_plugins.presets import PLUGIN_MODELS, PRESETS
 
-    available = {p["model"]: name for name, p in PRESETS.items() if name.endswith("_cpu")}
+    available = {p["model"]: n for n, p in PRESETS.items() if n.endswith("_cpu") and p["model"] in PLUGIN_MODELS}
     wanted = models or list(available)
     unknown = [m for m in wanted if m not in available]
     if unknown:

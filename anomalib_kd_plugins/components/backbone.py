@@ -35,12 +35,17 @@ def build_feature_extractor(
     pre_trained: bool,
     requires_grad: bool,
 ) -> TimmFeatureExtractor:
-    """Build anomalib's TimmFeatureExtractor; unknown names and missing offline weights raise an actionable error."""
+    """Build anomalib's TimmFeatureExtractor; unknown names and missing offline weights raise an actionable error.
+
+    A frozen extractor's parameters get ``requires_grad=False`` too (anomalib only wraps its forward in no_grad), so
+    optimisers and DDP's gradient reducer never wait for gradients it cannot produce.
+    """
     check_backbone_name(backbone)
     try:
-        return TimmFeatureExtractor(
+        extractor = TimmFeatureExtractor(
             backbone=backbone, layers=list(layers), pre_trained=pre_trained, requires_grad=requires_grad
         )
+        return extractor if requires_grad else extractor.requires_grad_(False)
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}"
         if pre_trained and any(

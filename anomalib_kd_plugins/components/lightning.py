@@ -8,10 +8,9 @@ from typing import Any
 import torch
 from anomalib import LearningType
 from anomalib.data import Batch
-from anomalib.metrics import Evaluator
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
-from .evaluator import default_evaluator
+from .checks import check_dataset, check_finite, check_rgb, datamodule_splits, tracing
 from .synthesis import AnomalySynthesizer, find_normalize
 
 
@@ -33,19 +32,44 @@ class SyntheticAnomalyKDMixin:
             check(*size)
 
     def setup(self, stage: str | None = None) -> None:
-        """Validate the image size and hand the pre-processor's normalisation to the synthesis."""
-        del stage
+        """Validate the image size and the stage's data, and hand the pre-processor's normalisation to the synthesis."""
         self.validate_input_size()
+        datamodule = getattr(self._trainer, "datamodule", None) if getattr(self, "_trainer", None) else None
+        for split, dataset in datamodule_splits(datamodule, stage):
+            check_dataset(dataset, split)
         self.synthesizer.set_normalization(find_normalize(getattr(self.pre_processor, "transform", None)))
 
-    def synthesize(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (images with synthetic anomalies, their masks); the source images are ``batch.image``."""
-        if not torch.isfinite(batch.image).all():
-            raise ValueError(
-                "A training batch contains NaN or Inf pixels. Check the images (and any custom transform) in: "
-                f"{list(getattr(batch, 'image_path', []) or [])}"
-            )
-        return self.synthesizer(batch.image)
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Match the evaluator's metric buffers (AUPRO's ``fpr_limit``) to this instance's evaluator.
+
+        They describe how to score, not what was learned: a checkpoint trained with ``PaperEvaluator`` must load into
+        a model rebuilt with anomalib's default evaluator (``load_from_checkpoint``, ``anomalib export``) and back.
+        """
+        state = checkpoint.get("state_dict")
+        if state is not None:
+            own = {k: v for k, v in self.state_dict().items() if k.startswith("evaluator.")}
+            for key in [k for k in state if k.startswith("evaluator.") and k not in own]:
+                del state[key]
+            for key, value in own.items():
+                state.setdefault(key, value)
+        super().on_load_checkpoint(checkpoint)
+
+    def forward(self, batch: torch.Tensor, *args, **kwargs) -> Any:
+        """anomalib's forward (pre-processor → model → post-processor), refusing non-RGB or NaN/Inf input first.
+
+        The checks stay out of exported graphs (torch.export/ONNX/OpenVINO), whose inputs the caller controls.
+        """
+        if not tracing():
+            check_rgb(batch)
+            check_finite(batch)
+        return super().forward(batch, *args, **kwargs)
+
+    def synthesize(self, batch: Batch, images: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (images with synthetic anomalies, their masks); the sources are ``images`` or ``batch.image``."""
+        images = batch.image if images is None else images
+        check_rgb(images)
+        check_finite(images, getattr(batch, "image_path", None))
+        return self.synthesizer(images)
 
     def ensure_finite(self, loss: torch.Tensor, hint: str) -> None:
         """Stop training with a clear error instead of silently learning NaN maps."""
@@ -57,12 +81,19 @@ class SyntheticAnomalyKDMixin:
     def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Predict maps and scores for the validation batch."""
         del args, kwargs
+        check_rgb(batch.image)
+        check_finite(batch.image, getattr(batch, "image_path", None))
         return batch.update(**self.model(batch.image)._asdict())
 
-    @staticmethod
-    def configure_evaluator() -> Evaluator:
-        """anomalib's image/pixel AUROC and F1 plus the papers' pixel AP and PRO (AUPRO, FPR ≤ 0.3)."""
-        return default_evaluator()
+    def test_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
+        """Test like validation (with its input checks); anomalib's default calls the model unchecked."""
+        del args, kwargs
+        return self.validation_step(batch)
+
+    def predict_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
+        """Predict like validation (with its input checks); anomalib's default calls the model unchecked."""
+        del args, kwargs
+        return self.validation_step(batch)
 
     @property
     def trainer_arguments(self) -> dict[str, Any]:

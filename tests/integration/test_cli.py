@@ -68,12 +68,13 @@ def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, t
     assert predict.returncode == 0, predict.stderr[-4000:]
     assert len(list(pred_dir.rglob("*.png"))) >= len(list(images.glob("*.png")))
 
+    # torch export via the same Engine.export: test_engine (in-process); ONNX/OpenVINO parity: test_export
     export_dir = tmp_path / "exp"
-    export = _run(
-        _anomalib("export", model, *ckpt, "--export_type", "torch", "--default_root_dir", str(export_dir)), tmp_path
-    )
-    assert export.returncode == 0, export.stderr[-4000:]
-    assert list(export_dir.rglob("model.pt"))
+    ov_args = ["--export_type", "openvino", "--input_size", "[64,64]", "--default_root_dir", str(export_dir)]
+    openvino = _run(_anomalib("export", model, *ckpt, *ov_args), tmp_path)
+    assert openvino.returncode == 0, openvino.stderr[-4000:]
+    xml = list(export_dir.rglob("openvino/model.xml"))
+    assert len(xml) == 1 and xml[0].with_suffix(".bin").stat().st_size > 10_000
 
 
 def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> None:

@@ -30,13 +30,25 @@ def trained(request: pytest.FixtureRequest, tiny_root: Path, tmp_path_factory: p
     from anomalib.data import MVTecAD
     from anomalib.engine import Engine
 
+    from anomalib_kd_plugins import PaperEvaluator
+
     torch.manual_seed(0)
-    model = tiny_model(request.param)
+    model = tiny_model(request.param, evaluator=PaperEvaluator())
     dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
     root = tmp_path_factory.mktemp(f"engine_{request.param}")
     engine = Engine(max_epochs=2, accelerator="cpu", devices=1, default_root_dir=root, logger=False)
     engine.fit(model, datamodule=dm)
     return engine, model, dm, root
+
+
+def test_default_metrics_are_anomalib_defaults_so_benchmarks_can_mix_models() -> None:
+    from anomalib.models import Patchcore
+
+    def names(model) -> list[str]:
+        return sorted(m.name for m in model.evaluator.test_metrics)
+
+    baseline = names(Patchcore(backbone="resnet18", pre_trained=False))
+    assert names(tiny_model("Adps")) == names(tiny_model("Dmdd")) == baseline
 
 
 def test_fit_and_test_report_all_metrics(trained) -> None:

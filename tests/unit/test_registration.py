@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import textwrap
 from pathlib import Path
-
-import pytest
 
 
 def run_py(
@@ -95,8 +94,72 @@ def test_broken_third_party_plugin_only_warns(python: str, tmp_path: Path) -> No
     assert "brokenplug is broken on purpose" in proc.stderr and "Broken" in proc.stderr
 
 
-@pytest.mark.parametrize("flag", ["-S", "-I"])
-def test_isolated_interpreters_still_start(python: str, flag: str) -> None:
-    # -S skips site (no .pth, so no hook); -I ignores user env; both must simply work
-    proc = run_py(python, "import sys; print('ok')", args=(flag,))
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+def test_python_dash_s_has_no_hook_but_explicit_import_works(python: str) -> None:
+    # -S skips site: no .pth, so no hook and no site-packages. With site-packages put back by hand, nothing is
+    # published until the plugin is imported; then the explicit import registers it like the hook would.
+    import anomalib_kd_plugins
+
+    site_packages = str(Path(anomalib_kd_plugins.__file__).resolve().parents[1])
+    import sysconfig
+
+    purelib = sysconfig.get_paths()["purelib"]
+    code = f"""
+        import sys
+        assert "anomalib_kd_plugins._autoload" not in sys.modules
+        sys.path[:0] = [{purelib!r}, {site_packages!r}]
+        import anomalib.models as m
+        before = hasattr(m, "Adps")
+        from anomalib_kd_plugins import Adps
+        from anomalib_kd_plugins.registry import register_all
+        register_all()
+        print(before, m.Adps is Adps, type(m.get_model("Adps", backbone="resnet18", pre_trained=False)).__name__)
+        """
+    proc = run_py(python, code, args=("-S",))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["False", "True", "Adps"]
+
+
+def test_python_dash_i_keeps_the_hook_and_the_switch(python: str) -> None:
+    # -I ignores PYTHON* variables and the user site, but site-packages (and our .pth) are still processed
+    code = "import anomalib.models as m; print(hasattr(m, 'Adps'))"
+    proc = run_py(python, code, args=("-I",))
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr[-3000:]
+    proc = run_py(python, code, args=("-I",), env={"ANOMALIB_KD_PLUGINS_AUTOLOAD": "off"})
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr[-3000:]
+
+
+MODULE = "anomalib_kd_plugins.models.adps.lightning_model"
+
+
+def test_installed_twice_editable_and_regular(python: str, tmp_path: Path) -> None:
+    # A regular (wheel-layout) copy in a second site directory beside the editable install: its .pth runs too.
+    import importlib.metadata
+
+    import anomalib_kd_plugins
+
+    src = Path(anomalib_kd_plugins.__file__).resolve().parent
+    regular = tmp_path / "site"
+    shutil.copytree(src, regular / "anomalib_kd_plugins", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(src.parent / "anomalib_kd_plugins_autoload.pth", regular)
+    dist = importlib.metadata.distribution("anomalib-kd-plugins")
+    info = regular / "anomalib_kd_plugins-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(dist.read_text("METADATA"))
+    (info / "entry_points.txt").write_text(dist.read_text("entry_points.txt"))
+    code = f"""
+        import site, sys, warnings
+        warnings.simplefilter("error", RuntimeWarning)
+        site.addsitedir({str(regular)!r})  # processes the second .pth
+        from anomalib_kd_plugins import _autoload
+        hooks = sum(isinstance(f, _autoload._AnomalibModelsFinder) for f in sys.meta_path)
+        import anomalib.models as m
+        import anomalib_kd_plugins
+        from anomalib_kd_plugins.registry import plugin_entry_points, register_all
+        names = sorted(ep.name for ep in plugin_entry_points())
+        register_all()  # idempotent
+        print(hooks, names, m.Adps.__module__, anomalib_kd_plugins.__file__.startswith({str(regular)!r}), sep="|")
+        """
+    proc = run_py(python, code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # one hook, each model once (importlib.metadata de-duplicates a distribution by name: first on sys.path wins)
+    assert proc.stdout.strip().split("|") == ["1", "['Adps', 'Dmdd']", MODULE, "False"]

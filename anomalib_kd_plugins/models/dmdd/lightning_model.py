@@ -115,6 +115,17 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         self.automatic_optimization = False  # two optimisers, stepped by phase
         self.validate_input_size()
 
+    def setup(self, stage: str | None = None) -> None:
+        """The shared checks; under DDP, let the reducer skip the network that is idle in the current phase.
+
+        Two-phase training leaves the segmentation network unused in the student phase and the student unused in
+        the segmentation phase, which DDP's default (``find_unused_parameters=False``) rejects.
+        """
+        super().setup(stage)
+        ddp_kwargs = getattr(getattr(self._trainer, "strategy", None), "_ddp_kwargs", None) if self._trainer else None
+        if isinstance(ddp_kwargs, dict) and self.schedule != "joint":
+            ddp_kwargs["find_unused_parameters"] = True
+
     # ---------------------------------------------------------------------------------------------- schedule
     def total_steps(self) -> int:
         """All training steps of this fit (max_epochs × batches, else max_steps)."""
@@ -140,7 +151,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         del args, kwargs
         opt_student, opt_seg = self.optimizers()
         normal = batch.image
-        anomalous, mask = self.synthesize(batch)
+        if len(normal) == 1:  # BatchNorm after ASPP's global pooling needs ≥ 2 samples: pair it with a second draw
+            normal = normal.repeat(2, 1, 1, 1)
+        anomalous, mask = self.synthesize(batch, normal)
         phase = self.phase(batch_idx)
         train_student = phase != "segmentation"
         for module in self.model.student_modules():

@@ -1,0 +1,134 @@
+"""``anomalib-kd bench``: train, test and time Adps, Dmdd, PatchCore and RD4AD on the same data, then report.
+
+Fairness: every model sees the same datamodule split, image size and evaluator (anomalib's metrics, with pixel AP
+and PRO), and the same pretrained teacher where the model allows it (offline default: ImageNet
+tf_efficientnet_lite0; RD4AD's decoder needs a ResNet). A model whose backbone weights cannot be loaded here is
+trained unpretrained for its speed and memory only; its quality cells read "needs pretrained weights".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .suites import MODELS, SUITES
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _say(msg: str) -> None:
+    print(f"[anomalib-kd bench] {msg}", flush=True)
+
+
+def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The ``bench`` arguments (also used as the ``anomalib-kd bench`` sub-parser)."""
+    p = parent or argparse.ArgumentParser(prog="anomalib-kd bench", description=__doc__)
+    p.add_argument("--suite", choices=SUITES, default="demo", help="demo: built real-photo categories (default)")
+    p.add_argument("--root", help="dataset root (mvtec, folder); demo: where to build the data (default OUT/data)")
+    p.add_argument("--categories", nargs="+", help="default: every category of the suite")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--recipe", choices=("cpu", "paper"), help="default: paper for mvtec, cpu otherwise")
+    p.add_argument("--paper-backbones", action="store_true", help="wide_resnet50_2 teachers (needs their weights)")
+    p.add_argument("--image-size", type=int, help="override every recipe's image size")
+    p.add_argument("--epochs", type=int, help="override every trained model's epochs (PatchCore stays 1 pass)")
+    p.add_argument("--backends", nargs="+", default=["torch"], choices=("torch", "openvino"))
+    p.add_argument("--repeats", type=int, default=20, help="timed repeats at batch 1 (a quarter of them at batch 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed_everything before each fit (same for every model)")
+    p.add_argument("--baseline", default="Patchcore", help="ratios of fit time, latency and RSS are against it")
+    p.add_argument("--out", default="bench_output")
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no Lightning progress bars")
+    folder = p.add_argument_group("folder suite (anomalib.data.Folder arguments)")
+    for arg in ("normal-dir", "abnormal-dir", "mask-dir", "normal-test-dir"):
+        folder.add_argument(f"--{arg}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns non-zero if any model failed (the others' results are still written)."""
+    args = parser().parse_args(argv)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Orchestrate one worker process per model, then write CSV, markdown and plots."""
+    from .report import frame, markdown, plots, write_csv
+    from .suites import make_suite, pretrained_available, recipe
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    kind = args.recipe or ("paper" if args.suite == "mvtec" else "cpu")
+    recipes = {
+        m: recipe(m, kind, args.paper_backbones or kind == "paper", args.image_size, args.epochs) for m in args.models
+    }
+    size = max(r["image_size"] for r in recipes.values())
+    folder = {
+        "normal_dir": args.normal_dir,
+        "abnormal_dir": args.abnormal_dir,
+        "mask_dir": args.mask_dir,
+        "normal_test_dir": args.normal_test_dir,
+    }
+    suite = make_suite(args.suite, args.root, args.categories, out, size, folder, args.num_workers)
+    if any(r["init_args"]["backbone"] == "tf_efficientnet_lite0" for r in recipes.values()):
+        from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, is_seeded, seed
+
+        if not is_seeded(LITE0_TIMM_NAME):
+            _say("seeding ImageNet tf_efficientnet_lite0 weights into the local Hugging Face cache")
+            seed()
+    weights = {b: pretrained_available(b) for b in {r["init_args"]["backbone"] for r in recipes.values()}}
+    _say(f"suite {suite.name}: {len(suite.categories)} categories {suite.categories} under {suite.root}")
+    _say(f"models {args.models}, recipe {kind}, pretrained weights available: {weights}")
+
+    rows, failed = [], []
+    start = time.perf_counter()
+    for i, model in enumerate(args.models, 1):
+        preset = recipes[model]
+        spec = {
+            "model": model,
+            "preset": preset,
+            "suite": suite.to_dict(),
+            "quality": weights[preset["init_args"]["backbone"]],
+            "backends": args.backends,
+            "repeats": args.repeats,
+            "seed": args.seed,
+            "workdir": str(out / "runs"),
+            "progress": not args.quiet,
+        }
+        spec_path, result_path = out / f"spec_{model}.json", out / f"result_{model}.json"
+        spec_path.write_text(json.dumps(spec, indent=1))
+        result_path.unlink(missing_ok=True)
+        _say(f"({i}/{len(args.models)}) {model}: {preset['init_args']}, {preset['image_size']}², {preset['trainer']}")
+        cmd = [sys.executable, "-m", "anomalib_kd_plugins.bench.worker", str(spec_path), str(result_path)]
+        proc = subprocess.run(cmd, check=False)
+        if proc.returncode != 0 or not result_path.exists():
+            failed.append(model)
+            _say(f"{model} FAILED (exit {proc.returncode}); the other models go on")
+            note = f"failed (exit {proc.returncode})"
+            rows.append({"suite": suite.name, "model": model, "category": "-", "note": note})
+            continue
+        rows.extend(json.loads(result_path.read_text()))
+        _say(f"{model} finished; {time.perf_counter() - start:.0f} s elapsed")
+
+    df = frame(rows)
+    csv = write_csv(df, out / "bench.csv")
+    table = markdown(df, args.baseline)
+    (out / "bench.md").write_text(
+        f"Suite `{suite.name}` ({', '.join(suite.categories)}), recipe `{kind}`, {size}² max image size, "
+        f"{time.perf_counter() - start:.0f} s in all.\n\n{table}"
+    )
+    pngs = plots(df, out) if df["pixel_AUROC"].notna().any() else []
+    print("\n" + table)
+    _say(f"wrote {csv}, {out / 'bench.md'}" + "".join(f", {p}" for p in pngs))
+    if failed:
+        _say(f"failed models: {failed}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Speed and memory measurements for the benchmark: median latency after warm-up, throughput, size, peak RSS."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def current_rss_mb() -> float:
+    """Current resident set size of this process in MiB (Linux /proc; falls back to the peak elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+    except OSError:
+        return peak_rss_mb()
+    return pages * resource.getpagesize() / 2**20
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def torch_timings(model: Any, images: Any, repeats: int) -> dict[str, float]:
+    """Eager torch latency (ms/image at batch 1) and throughput (images/s at batch 8) of the full module.
+
+    ``model(images)`` is what the exported graph computes too: pre-processor → network → post-processor.
+    """
+    import torch
+
+    model.eval()
+    batch8 = _batch(images, 8)
+    with torch.inference_mode():
+        b1 = median_seconds(lambda: model(images[:1]), repeats)
+        b8 = median_seconds(lambda: model(batch8), max(1, repeats // 4))
+    return {"latency_ms_b1": 1000 * b1, "throughput_ips_b8": len(batch8) / b8}
+
+
+def openvino_timings(xml_path: str, images: Any, repeats: int) -> dict[str, float]:
+    """OpenVINO (CPU plugin) latency and throughput of an exported model on the same images as the torch timing."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(xml_path, "CPU")
+    one = images[:1].numpy()
+    eight = _batch(images, 8).numpy()
+    b1 = median_seconds(lambda: compiled([one]), repeats)
+    b8 = median_seconds(lambda: compiled([eight]), max(1, repeats // 4))
+    return {"ov_latency_ms_b1": 1000 * b1, "ov_throughput_ips_b8": len(eight) / b8}
+
+
+def _batch(images: Any, size: int) -> Any:
+    """``size`` images, repeating the given ones if there are fewer."""
+    import torch
+
+    reps = -(-size // len(images))
+    return torch.cat([images] * reps)[:size].contiguous()
+
+
+def model_size(model: Any) -> dict[str, float]:
+    """Parameters (millions, all of them, frozen teachers included) and the saved state size (MiB, memory banks too)."""
+    params = sum(p.numel() for p in model.model.parameters())
+    state = sum(t.numel() * t.element_size() for t in model.model.state_dict().values())
+    return {"params_m": params / 1e6, "state_mb": state / 2**20}

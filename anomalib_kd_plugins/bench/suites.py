@@ -1,0 +1,126 @@
+"""Benchmark suites (which data) and recipes (which model settings), shared by the driver and its workers."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from anomalib_kd_plugins.presets import PRESETS
+
+MODELS = ("Adps", "Dmdd", "Patchcore", "ReverseDistillation")
+PRESET_NAMES = {"Adps": "adps", "Dmdd": "dmdd", "Patchcore": "patchcore", "ReverseDistillation": "reverse_distillation"}
+WRN50 = "wide_resnet50_2"
+PAPER_BACKBONES = {  # the papers' teachers: WRN50 everywhere (DMDD's preset B), their usual layers
+    "Adps": {"backbone": WRN50, "layers": ["layer1", "layer2", "layer3"]},
+    "Dmdd": {"backbone": WRN50, "layers": ["layer1", "layer2", "layer3"]},
+    "Patchcore": {"backbone": WRN50, "layers": ["layer2", "layer3"]},
+    "ReverseDistillation": {"backbone": WRN50, "layers": ["layer1", "layer2", "layer3"]},
+}
+SUITES = ("demo", "mvtec", "folder")
+NEEDS_WEIGHTS = "needs pretrained weights"
+
+
+def recipe(
+    model: str,
+    kind: str = "cpu",
+    paper_backbones: bool = False,
+    image_size: int | None = None,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    """A model's preset for the benchmark: ``kind`` "cpu" (fast, lite0) or "paper"; optional overrides."""
+    if model not in PRESET_NAMES:
+        raise ValueError(f"Unknown benchmark model {model!r}; choose from {', '.join(MODELS)}")
+    if kind not in ("cpu", "paper"):
+        raise ValueError(f"recipe must be 'cpu' or 'paper', got {kind!r}")
+    preset = copy.deepcopy(PRESETS[PRESET_NAMES[model] + ("_cpu" if kind == "cpu" else "")])
+    if paper_backbones:
+        preset["init_args"].update(PAPER_BACKBONES[model])
+    if image_size:
+        preset["image_size"] = image_size
+    if epochs and model != "Patchcore":  # PatchCore is one pass over the training set by definition
+        preset["trainer"] = {"max_epochs": epochs}
+    return preset
+
+
+def pretrained_available(backbone: str) -> bool:
+    """Whether timm can load ImageNet weights for ``backbone`` now (offline: only from the local cache)."""
+    import timm
+
+    try:
+        timm.create_model(backbone, pretrained=True)
+    except Exception:  # any failure to load means "not available here"
+        return False
+    return True
+
+
+@dataclass
+class Suite:
+    """Where the data comes from: ``demo`` (built real-photo categories), ``mvtec`` (MVTec AD root), ``folder``."""
+
+    name: str
+    root: str
+    categories: list[str]
+    folder: dict[str, Any] = field(default_factory=dict)  # Folder's normal_dir / abnormal_dir / mask_dir / ...
+    num_workers: int = 0
+
+    def datamodule(self, category: str, train_batch_size: int, eval_batch_size: int = 8) -> Any:
+        """The anomalib datamodule of one category (seeded, so every model sees the same split)."""
+        common = {
+            "train_batch_size": train_batch_size,
+            "eval_batch_size": eval_batch_size,
+            "num_workers": self.num_workers,
+            "seed": 0,
+        }
+        if self.name == "folder":
+            from anomalib.data import Folder
+
+            return Folder(name=category, root=self.root, **self.folder, **common)
+        from anomalib.data import MVTecAD
+
+        return MVTecAD(root=self.root, category=category, **common)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, for the worker processes."""
+        return asdict(self)
+
+
+def make_suite(
+    name: str,
+    root: str | None,
+    categories: list[str] | None,
+    out: Path,
+    image_size: int,
+    folder: dict[str, Any] | None = None,
+    num_workers: int = 0,
+) -> Suite:
+    """Resolve a suite: build the demo data if needed, check the user's roots, pick default categories."""
+    if name == "demo":
+        from anomalib_kd_plugins.data import DEFAULT_CATEGORIES, BuildConfig, build
+
+        cats = categories or list(DEFAULT_CATEGORIES)
+        data_root = Path(root) if root else out / "data"
+        missing = [c for c in cats if not (data_root / c / "train" / "good").is_dir()]
+        if missing:
+            build(data_root, missing, BuildConfig(image_size=image_size))
+        return Suite("demo", str(data_root), cats, num_workers=num_workers)
+    if not root:
+        raise SystemExit(f"--suite {name} needs --root (the dataset folder)")
+    if not Path(root).is_dir():
+        raise SystemExit(f"--root {root} is not a folder")
+    if name == "mvtec":
+        from anomalib.data.datasets.image.mvtecad import CATEGORIES
+
+        cats = categories or [c for c in CATEGORIES if (Path(root) / c).is_dir()]
+        absent = [c for c in cats if not (Path(root) / c / "train" / "good").is_dir()]
+        if not cats or absent:
+            msg = f"MVTec AD categories {absent or 'none'} not found under {root} (expect CATEGORY/train/good)"
+            raise SystemExit(msg)
+        return Suite("mvtec", root, cats, num_workers=num_workers)
+    if name == "folder":
+        folder = {k: v for k, v in (folder or {}).items() if v is not None}
+        if "normal_dir" not in folder:
+            raise SystemExit("--suite folder needs --normal-dir (and usually --abnormal-dir, --mask-dir)")
+        return Suite("folder", root, categories or [Path(root).name], folder=folder, num_workers=num_workers)
+    raise SystemExit(f"Unknown suite {name!r}; choose from {', '.join(SUITES)}")

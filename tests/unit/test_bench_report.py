@@ -1,0 +1,98 @@
+"""The benchmark's recipes and report, on hand-made rows (no training): means, ratios, honesty about weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from anomalib_kd_plugins.bench.report import COLUMNS, frame, markdown, plots, write_csv
+from anomalib_kd_plugins.bench.suites import NEEDS_WEIGHTS, make_suite, pretrained_available, recipe
+
+
+def _row(model: str, category: str, auroc: float | None, latency: float, rss: float) -> dict:
+    quality = {} if auroc is None else {"image_AUROC": auroc, "pixel_AUROC": auroc, "pixel_AUPRO": auroc / 2}
+    return {
+        "suite": "demo",
+        "model": model,
+        "category": category,
+        "backbone": "b",
+        "fit_s": 10.0,
+        "latency_ms_b1": latency,
+        "throughput_ips_b8": 100.0,
+        "peak_rss_mb": rss,
+        "params_m": 1.0,
+        **quality,
+        **({"note": NEEDS_WEIGHTS} if auroc is None else {}),
+    }
+
+
+ROWS = [
+    _row("Adps", "brick", 0.9, 40.0, 1000.0),
+    _row("Adps", "grass", 0.7, 60.0, 1200.0),
+    _row("Patchcore", "brick", 0.8, 10.0, 2000.0),
+    _row("Patchcore", "grass", 0.6, 30.0, 2400.0),
+    _row("ReverseDistillation", "brick", None, 20.0, 500.0),
+]
+
+
+def test_frame_adds_nan_aware_means_and_every_column() -> None:
+    df = frame(ROWS)
+    assert set(COLUMNS) <= set(df.columns)
+    mean = df[(df.model == "Adps") & (df.category == "mean")].iloc[0]
+    assert mean.image_AUROC == pytest.approx(0.8)
+    assert mean.latency_ms_b1 == pytest.approx(50.0)
+    assert mean.peak_rss_mb == 1200.0  # the process's peak, not a mean
+    rd = df[(df.model == "ReverseDistillation") & (df.category == "mean")].iloc[0]
+    assert rd.image_AUROC != rd.image_AUROC  # NaN: no quality without pretrained weights
+    assert rd.note == NEEDS_WEIGHTS
+
+
+def test_markdown_ratios_against_the_baseline_and_no_unpretrained_quality() -> None:
+    table = markdown(frame(ROWS), baseline="Patchcore")
+    adps = next(line for line in table.splitlines() if line.startswith("| Adps |"))
+    # fit 10/10, latency 50/20, RSS 1200/2400
+    assert adps.rstrip(" |").endswith("1.00 | 2.50 | 0.50")
+    rd = next(line for line in table.splitlines() if line.startswith("| ReverseDistillation |"))
+    assert rd.count(NEEDS_WEIGHTS) == 6 and "0." not in rd.split("|")[3]
+    assert "| Adps | 0.900 / 0.900 / 0.450 | 0.700 / 0.700 / 0.350 |" in table
+    assert "×Patchcore" not in markdown(frame(ROWS), baseline="Nope")
+
+
+def test_csv_and_plots_are_written(tmp_path: Path) -> None:
+    df = frame(ROWS)
+    csv = write_csv(df, tmp_path / "bench.csv")
+    header = csv.read_text().splitlines()[0].split(",")
+    assert header[: len(COLUMNS)] == list(COLUMNS) and header[-1] == "note"
+    assert len(csv.read_text().splitlines()) == 1 + len(ROWS) + 3
+    for png in plots(df, tmp_path):
+        assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
+
+
+def test_recipes_follow_the_presets_and_flags() -> None:
+    assert recipe("Adps")["init_args"]["backbone"] == "tf_efficientnet_lite0"
+    assert recipe("Adps", "paper")["init_args"]["backbone"] == "wide_resnet50_2"
+    assert recipe("Adps", "paper")["trainer"] == {"max_epochs": 300}
+    assert recipe("Patchcore", paper_backbones=True)["init_args"]["layers"] == ["layer2", "layer3"]
+    assert recipe("ReverseDistillation")["init_args"]["backbone"] == "resnet18"  # RD's decoder needs a ResNet
+    assert recipe("Dmdd", epochs=3)["trainer"] == {"max_epochs": 3}
+    assert recipe("Patchcore", epochs=3)["trainer"] == {"max_epochs": 1}  # one pass by definition
+    assert recipe("Adps", image_size=64)["image_size"] == 64
+    with pytest.raises(ValueError, match="Unknown benchmark model"):
+        recipe("Padim")
+
+
+def test_suites_check_their_roots(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="needs --root"):
+        make_suite("mvtec", None, None, tmp_path, 128)
+    with pytest.raises(SystemExit, match="not found under"):
+        make_suite("mvtec", str(tmp_path), ["bottle"], tmp_path, 128)
+    with pytest.raises(SystemExit, match="--normal-dir"):
+        make_suite("folder", str(tmp_path), None, tmp_path, 128)
+    suite = make_suite("folder", str(tmp_path), None, tmp_path, 128, {"normal_dir": "good", "mask_dir": None})
+    assert suite.folder == {"normal_dir": "good"} and suite.categories == [tmp_path.name]
+
+
+def test_weight_availability_is_probed_offline(seeded_weights: Path) -> None:
+    assert pretrained_available("tf_efficientnet_lite0")
+    assert not pretrained_available("resnet18")  # not seeded: offline, so RD4AD's quality is not reported
