@@ -10,6 +10,7 @@ machines are offline, so this module places a local file at
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -132,9 +133,14 @@ def write_to_cache(state_dict: dict[str, torch.Tensor], hub_id: str, cache_dir: 
     snapshot = repo / "snapshots" / revision
     snapshot.mkdir(parents=True, exist_ok=True)
     target = snapshot / "model.safetensors"
-    save_file(tensors, str(target))
+    # write-then-rename: concurrent seeders (DDP ranks, pytest-xdist workers) never see a half-written file
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, target)
     (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(revision)
+    ref_tmp = repo / "refs" / f".main.{os.getpid()}.tmp"
+    ref_tmp.write_text(revision)
+    os.replace(ref_tmp, repo / "refs" / "main")
     return target
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download; must precede any huggingface_hub import
-os.environ.setdefault("TORCH_NUM_THREADS", "2")
 
 import sys
 from pathlib import Path
@@ -17,10 +16,13 @@ TINY = {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"], "pre_t
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep torch to the machine's cores; quiet third-party deprecation noise."""
+    """Share the cores between pytest-xdist workers (and the subprocesses they start) instead of oversubscribing."""
     import torch
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    threads = max(1, min(2, (os.cpu_count() or 1) // workers))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # inherited by the CLI subprocesses
+    torch.set_num_threads(threads)
     del config
 
 
