@@ -38,6 +38,12 @@ class SyntheticAnomalyKDMixin:
         for split, dataset in datamodule_splits(datamodule, stage):
             check_dataset(dataset, split)
         self.synthesizer.set_normalization(find_normalize(getattr(self.pre_processor, "transform", None)))
+        # DDP: some trainable parameters get no gradient in a step, which DDP's default rejects. A timm features_only
+        # student can run blocks past its deepest distilled layer (tf_efficientnet_lite0 builds every block), and
+        # Dmdd's two phases each leave one network idle. An explicit choice (ddp_find_unused_parameters_false) wins.
+        ddp_kwargs = getattr(getattr(self._trainer, "strategy", None), "_ddp_kwargs", None) if self._trainer else None
+        if isinstance(ddp_kwargs, dict):
+            ddp_kwargs.setdefault("find_unused_parameters", True)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Match the evaluator's metric buffers (AUPRO's ``fpr_limit``) to this instance's evaluator.

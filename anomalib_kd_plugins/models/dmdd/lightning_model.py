@@ -115,17 +115,6 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         self.automatic_optimization = False  # two optimisers, stepped by phase
         self.validate_input_size()
 
-    def setup(self, stage: str | None = None) -> None:
-        """The shared checks; under DDP, let the reducer skip the network that is idle in the current phase.
-
-        Two-phase training leaves the segmentation network unused in the student phase and the student unused in
-        the segmentation phase, which DDP's default (``find_unused_parameters=False``) rejects.
-        """
-        super().setup(stage)
-        ddp_kwargs = getattr(getattr(self._trainer, "strategy", None), "_ddp_kwargs", None) if self._trainer else None
-        if isinstance(ddp_kwargs, dict) and self.schedule != "joint":
-            ddp_kwargs["find_unused_parameters"] = True
-
     # ---------------------------------------------------------------------------------------------- schedule
     def total_steps(self) -> int:
         """All training steps of this fit (max_epochs × batches, else max_steps)."""
