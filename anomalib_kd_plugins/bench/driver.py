@@ -17,12 +17,9 @@ import time
 from pathlib import Path
 
 from .suites import MODELS, SUITES
+from .worker import say
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def _say(msg: str) -> None:
-    print(f"[anomalib-kd bench] {msg}", flush=True)
 
 
 def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -78,11 +75,11 @@ def run(args: argparse.Namespace) -> int:
         from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, is_seeded, seed
 
         if not is_seeded(LITE0_TIMM_NAME):
-            _say("seeding ImageNet tf_efficientnet_lite0 weights into the local Hugging Face cache")
+            say("seeding ImageNet tf_efficientnet_lite0 weights into the local Hugging Face cache")
             seed()
     weights = {b: pretrained_available(b) for b in {r["init_args"]["backbone"] for r in recipes.values()}}
-    _say(f"suite {suite.name}: {len(suite.categories)} categories {suite.categories} under {suite.root}")
-    _say(f"models {args.models}, recipe {kind}, pretrained weights available: {weights}")
+    say(f"suite {suite.name}: {len(suite.categories)} categories {suite.categories} under {suite.root}")
+    say(f"models {args.models}, recipe {kind}, pretrained weights available: {weights}")
 
     rows, failed = [], []
     start = time.perf_counter()
@@ -102,17 +99,17 @@ def run(args: argparse.Namespace) -> int:
         spec_path, result_path = out / f"spec_{model}.json", out / f"result_{model}.json"
         spec_path.write_text(json.dumps(spec, indent=1))
         result_path.unlink(missing_ok=True)
-        _say(f"({i}/{len(args.models)}) {model}: {preset['init_args']}, {preset['image_size']}², {preset['trainer']}")
+        say(f"({i}/{len(args.models)}) {model}: {preset['init_args']}, {preset['image_size']}², {preset['trainer']}")
         cmd = [sys.executable, "-m", "anomalib_kd_plugins.bench.worker", str(spec_path), str(result_path)]
         proc = subprocess.run(cmd, check=False)
         if proc.returncode != 0 or not result_path.exists():
             failed.append(model)
-            _say(f"{model} FAILED (exit {proc.returncode}); the other models go on")
+            say(f"{model} FAILED (exit {proc.returncode}); the other models go on")
             note = f"failed (exit {proc.returncode})"
             rows.append({"suite": suite.name, "model": model, "category": "-", "note": note})
             continue
         rows.extend(json.loads(result_path.read_text()))
-        _say(f"{model} finished; {time.perf_counter() - start:.0f} s elapsed")
+        say(f"{model} finished; {time.perf_counter() - start:.0f} s elapsed")
 
     df = frame(rows)
     csv = write_csv(df, out / "bench.csv")
@@ -123,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
     )
     pngs = plots(df, out) if df["pixel_AUROC"].notna().any() else []
     print("\n" + table)
-    _say(f"wrote {csv}, {out / 'bench.md'}" + "".join(f", {p}" for p in pngs))
+    say(f"wrote {csv}, {out / 'bench.md'}" + "".join(f", {p}" for p in pngs))
     if failed:
-        _say(f"failed models: {failed}")
+        say(f"failed models: {failed}")
         return 1
     return 0
 

@@ -17,7 +17,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: weights only from
 METRICS = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score")
 
 
-def _say(msg: str) -> None:
+def say(msg: str) -> None:
+    """A progress line of the driver or a worker."""
     print(f"[anomalib-kd bench] {msg}", flush=True)
 
 
@@ -49,7 +50,6 @@ def _openvino(engine: Any, model: Any, images: Any, export_root: Path, repeats: 
 
 def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Fit, test and time one model on each category of the suite; rows for the report."""
-    import torch
     from lightning.pytorch import seed_everything
 
     from anomalib_kd_plugins.presets import fit_and_test_datamodule
@@ -57,7 +57,6 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     from .measure import model_size, peak_rss_mb, torch_timings
     from .suites import NEEDS_WEIGHTS, Suite
 
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     preset, name = spec["preset"], spec["model"]
     suite = Suite(**spec["suite"])
     quality = spec["quality"]
@@ -65,7 +64,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     preset = {**preset, "init_args": {**preset["init_args"], **overrides}}
     rows = []
     for i, category in enumerate(suite.categories, 1):
-        _say(f"{name} · {category} ({i}/{len(suite.categories)}): fit and test, {preset['trainer']}")
+        say(f"{name} · {category} ({i}/{len(suite.categories)}): fit and test, {preset['trainer']}")
         seed_everything(spec.get("seed", 0), workers=True)  # every model and category starts from the same seed
         datamodule = suite.datamodule(category, preset["train_batch_size"])
         workdir = Path(spec["workdir"]) / name / category
@@ -78,7 +77,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             enable_model_summary=False,
         )
         images = _test_images(datamodule)
-        _say(f"{name} · {category}: timing torch eager on {tuple(images.shape)} real test images")
+        say(f"{name} · {category}: timing torch eager on {tuple(images.shape)} real test images")
         row: dict[str, Any] = {
             "suite": suite.name,
             "model": name,
@@ -93,7 +92,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             **model_size(model),
         }
         if "openvino" in spec["backends"] and i == 1:  # latency does not depend on the category: time once
-            _say(f"{name}: exporting to OpenVINO and timing it")
+            say(f"{name}: exporting to OpenVINO and timing it")
             row.update(_openvino(engine, model, images, workdir / "export", spec["repeats"]))
         if not quality:
             row["note"] = NEEDS_WEIGHTS
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     rows = run(spec)
     Path(out_path).write_text(json.dumps(rows, indent=1))
-    _say(f"{spec['model']}: done in {time.perf_counter() - start:.0f} s")
+    say(f"{spec['model']}: done in {time.perf_counter() - start:.0f} s")
     return 0
 
 

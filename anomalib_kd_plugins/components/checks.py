@@ -39,6 +39,12 @@ def check_finite(images: torch.Tensor, paths: Sequence[str] | None = None) -> No
     )
 
 
+def check_images(images: torch.Tensor, paths: Sequence[str] | None = None) -> None:
+    """Both input checks every entry point needs: an RGB batch without NaN/Inf pixels."""
+    check_rgb(images)
+    check_finite(images, paths)
+
+
 def unreadable_images(paths: Sequence[str]) -> list[str]:
     """Files among ``paths`` that PIL cannot open and decode (truncated, corrupt, not an image)."""
     from PIL import Image

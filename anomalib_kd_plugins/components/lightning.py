@@ -10,7 +10,7 @@ from anomalib import LearningType
 from anomalib.data import Batch
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
-from .checks import check_dataset, check_finite, check_rgb, datamodule_splits, tracing
+from .checks import check_dataset, check_images, datamodule_splits, tracing
 from .synthesis import AnomalySynthesizer, find_normalize
 
 
@@ -34,14 +34,15 @@ class SyntheticAnomalyKDMixin:
     def setup(self, stage: str | None = None) -> None:
         """Validate the image size and the stage's data, and hand the pre-processor's normalisation to the synthesis."""
         self.validate_input_size()
-        datamodule = getattr(self._trainer, "datamodule", None) if getattr(self, "_trainer", None) else None
+        trainer = getattr(self, "_trainer", None)
+        datamodule = getattr(trainer, "datamodule", None)
         for split, dataset in datamodule_splits(datamodule, stage):
             check_dataset(dataset, split)
         self.synthesizer.set_normalization(find_normalize(getattr(self.pre_processor, "transform", None)))
         # DDP: some trainable parameters get no gradient in a step, which DDP's default rejects. A timm features_only
         # student can run blocks past its deepest distilled layer (tf_efficientnet_lite0 builds every block), and
         # Dmdd's two phases each leave one network idle. An explicit choice (ddp_find_unused_parameters_false) wins.
-        ddp_kwargs = getattr(getattr(self._trainer, "strategy", None), "_ddp_kwargs", None) if self._trainer else None
+        ddp_kwargs = getattr(getattr(trainer, "strategy", None), "_ddp_kwargs", None)
         if isinstance(ddp_kwargs, dict):
             ddp_kwargs.setdefault("find_unused_parameters", True)
 
@@ -66,15 +67,13 @@ class SyntheticAnomalyKDMixin:
         The checks stay out of exported graphs (torch.export/ONNX/OpenVINO), whose inputs the caller controls.
         """
         if not tracing():
-            check_rgb(batch)
-            check_finite(batch)
+            check_images(batch)
         return super().forward(batch, *args, **kwargs)
 
     def synthesize(self, batch: Batch, images: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (images with synthetic anomalies, their masks); the sources are ``images`` or ``batch.image``."""
         images = batch.image if images is None else images
-        check_rgb(images)
-        check_finite(images, getattr(batch, "image_path", None))
+        check_images(images, getattr(batch, "image_path", None))
         return self.synthesizer(images)
 
     def ensure_finite(self, loss: torch.Tensor, hint: str) -> None:
@@ -87,8 +86,7 @@ class SyntheticAnomalyKDMixin:
     def validation_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Predict maps and scores for the validation batch."""
         del args, kwargs
-        check_rgb(batch.image)
-        check_finite(batch.image, getattr(batch, "image_path", None))
+        check_images(batch.image, getattr(batch, "image_path", None))
         return batch.update(**self.model(batch.image)._asdict())
 
     def test_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
