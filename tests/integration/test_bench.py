@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from test_cli import run_offline
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -18,8 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=900)
+    return run_offline(args, cwd, env, timeout=900)
 
 
 def test_bench_driver_tiny_suite(tiny_root: Path, seeded_weights: Path, tmp_path: Path) -> None:

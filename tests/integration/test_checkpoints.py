@@ -8,6 +8,7 @@ import pytest
 from anomalib.callbacks.checkpoint import ModelCheckpoint
 from lightning.pytorch import Callback, seed_everything
 from test_engine import tiny_model
+from test_robustness import tiny_datamodule
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +32,6 @@ class ScheduleLog(Callback):
             trainer.should_stop = True  # an interrupted run: the checkpoint of this epoch is all that is left
 
 
-def _datamodule(root: Path):
-    from anomalib.data import MVTecAD
-
-    return MVTecAD(root=root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0, seed=0)
-
-
 def _engine(tmp_path: Path, callbacks: list) -> object:
     from anomalib.engine import Engine
 
@@ -58,7 +53,7 @@ OPTIONS = {"Adps": {"lr_decay_epochs": (0.5, 0.75)}, "Dmdd": {"student_phase_fra
 @pytest.mark.parametrize("name", ["Adps", "Dmdd"])
 def test_resume_continues_the_schedule_where_it_stopped(name: str, tiny_root: Path, tmp_path: Path) -> None:
     full = ScheduleLog()
-    _engine(tmp_path / "full", [full]).fit(tiny_model(name, **OPTIONS[name]), datamodule=_datamodule(tiny_root))
+    _engine(tmp_path / "full", [full]).fit(tiny_model(name, **OPTIONS[name]), datamodule=tiny_datamodule(tiny_root))
     assert sorted(full.epochs) == [0, 1, 2, 3]
     if name == "Adps":  # MultiStepLR ×0.2 at epochs 2 and 3 (50 %, 75 % of 4)
         lr = full.epochs[0][0][0]
@@ -69,13 +64,15 @@ def test_resume_continues_the_schedule_where_it_stopped(name: str, tiny_root: Pa
     stopped = ScheduleLog(stop_after=1)
     # anomalib's ModelCheckpoint subclass replaces the Engine's default one; save after every training epoch
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, every_n_epochs=1, save_on_train_epoch_end=True)
-    _engine(tmp_path / "a", [stopped, ckpt]).fit(tiny_model(name, **OPTIONS[name]), datamodule=_datamodule(tiny_root))
+    _engine(tmp_path / "a", [stopped, ckpt]).fit(
+        tiny_model(name, **OPTIONS[name]), datamodule=tiny_datamodule(tiny_root)
+    )
     assert sorted(stopped.epochs) == [0, 1]
 
     resumed = ScheduleLog()
     model = tiny_model(name, **OPTIONS[name])
     last = tmp_path / "ckpt" / "last.ckpt"
-    _engine(tmp_path / "b", [resumed]).fit(model, datamodule=_datamodule(tiny_root), ckpt_path=last)
+    _engine(tmp_path / "b", [resumed]).fit(model, datamodule=tiny_datamodule(tiny_root), ckpt_path=last)
     assert sorted(resumed.epochs) == [2, 3]
     for epoch in (2, 3):
         lrs, phase, has_state = resumed.epochs[epoch]
@@ -85,7 +82,7 @@ def test_resume_continues_the_schedule_where_it_stopped(name: str, tiny_root: Pa
 
 def _fit_and_test(name: str, root: Path, workdir: Path) -> dict[str, float]:
     seed_everything(7, workers=True)
-    model, dm = tiny_model(name), _datamodule(root)
+    model, dm = tiny_model(name), tiny_datamodule(root)
     engine = _engine(workdir, [])
     engine.fit(model, datamodule=dm)
     return {k: float(v) for k, v in engine.test(model, datamodule=dm, verbose=False)[0].items()}

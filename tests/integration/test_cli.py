@@ -15,14 +15,20 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+# the per-model flags of a tiny model on the command line (test_engine.TINY is the Python twin)
+TINY_FLAGS = {"Adps": ["--model.k", "2"], "Dmdd": ["--model.seg_channels", "32"]}
+
+
+def run_offline(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    """Run a command line in a fresh process, offline, capturing its output."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
 def _tiny_model_args(model: str = "Adps") -> list[str]:
-    extra = {"Adps": ["--model.k", "2"], "Dmdd": ["--model.seg_channels", "32"]}[model]
-    return ["--model.backbone", "resnet18", "--model.pre_trained", "false", *extra]
+    return ["--model.backbone", "resnet18", "--model.pre_trained", "false", *TINY_FLAGS[model]]
 
 
 def _data_args(root: Path) -> list[str]:
@@ -50,19 +56,23 @@ def _anomalib(command: str, model: str, *args: str) -> list[str]:
 @pytest.mark.parametrize("model", ["Adps", "Dmdd"])
 def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, tmp_path: Path) -> None:
     cpu = ["--trainer.max_epochs", "1", "--trainer.accelerator", "cpu"]
-    train = _run(_anomalib("train", model, *_data_args(tiny_root), *cpu, "--default_root_dir", str(tmp_path)), tmp_path)
+    train = run_offline(
+        _anomalib("train", model, *_data_args(tiny_root), *cpu, "--default_root_dir", str(tmp_path)), tmp_path
+    )
     assert train.returncode == 0, train.stderr[-4000:]
     ckpts = list(tmp_path.rglob("model.ckpt"))
     assert len(ckpts) == 1 and model in str(ckpts[0])
     assert "pixel_AUROC" in train.stdout + train.stderr
     ckpt = ["--ckpt_path", str(ckpts[0])]
 
-    test = _run(_anomalib("test", model, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path)), tmp_path)
+    test = run_offline(
+        _anomalib("test", model, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path)), tmp_path
+    )
     assert test.returncode == 0, test.stderr[-4000:]
 
     images = tiny_root / "brick" / "test" / "scratch"
     pred_dir = tmp_path / "pred"
-    predict = _run(
+    predict = run_offline(
         _anomalib("predict", model, "--data", str(images), *ckpt, "--default_root_dir", str(pred_dir)), tmp_path
     )
     assert predict.returncode == 0, predict.stderr[-4000:]
@@ -71,14 +81,14 @@ def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, t
     # torch export via the same Engine.export: test_engine (in-process); ONNX/OpenVINO parity: test_export
     export_dir = tmp_path / "exp"
     ov_args = ["--export_type", "openvino", "--input_size", "[64,64]", "--default_root_dir", str(export_dir)]
-    openvino = _run(_anomalib("export", model, *ckpt, *ov_args), tmp_path)
+    openvino = run_offline(_anomalib("export", model, *ckpt, *ov_args), tmp_path)
     assert openvino.returncode == 0, openvino.stderr[-4000:]
     xml = list(export_dir.rglob("openvino/model.xml"))
     assert len(xml) == 1 and xml[0].with_suffix(".bin").stat().st_size > 10_000
 
 
 def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> None:
-    proc = _run(
+    proc = run_offline(
         [
             str(BIN / "anomalib-kd"),
             "train",
@@ -137,7 +147,7 @@ for name in {names!r}:
     print(f"=== {{name}}")
     print(out.getvalue())
 """
-    proc = _run([sys.executable, "-c", code], cwd=tmp_path)
+    proc = run_offline([sys.executable, "-c", code], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     printed = dict(chunk.split("\n", 1) for chunk in proc.stdout.split("=== ")[1:])
     assert sorted(printed) == sorted(names)
@@ -168,7 +178,7 @@ def test_benchmark_pipeline_resolves_adps(tiny_root: Path, tmp_path: Path) -> No
         "print([type(j.model).__module__ + '.' + type(j.model).__name__ for j in jobs])\n"
     )
     (tmp_path / "bench.yaml").write_text(yaml.safe_dump(config))
-    proc = _run([sys.executable, "-c", code, str(tmp_path / "bench.yaml")], cwd=tmp_path)
+    proc = run_offline([sys.executable, "-c", code, str(tmp_path / "bench.yaml")], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "anomalib_kd_plugins.models.adps.lightning_model.Adps" in proc.stdout
     assert shutil.which("anomalib", path=str(BIN))

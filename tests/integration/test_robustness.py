@@ -20,7 +20,8 @@ def _copy(tiny_root: Path, tmp_path: Path) -> Path:
     return root
 
 
-def _datamodule(root: Path, **kwargs):
+def tiny_datamodule(root: Path, **kwargs):
+    """The tiny brick category with a fixed split (shared with test_checkpoints)."""
     from anomalib.data import MVTecAD
 
     args = {"train_batch_size": 4, "eval_batch_size": 4, "num_workers": 0, "seed": 0, **kwargs}
@@ -112,7 +113,7 @@ def test_grayscale_and_rgba_files_are_read_as_rgb(name: str, tiny_root: Path, tm
     for i, path in enumerate(images):
         Image.open(path).convert("L" if i % 2 else "RGBA").save(path)
     assert {Image.open(p).mode for p in images} == {"L", "RGBA"}
-    model, dm = tiny_model(name), _datamodule(root)
+    model, dm = tiny_model(name), tiny_datamodule(root)
     engine = _engine(tmp_path)
     engine.fit(model, datamodule=dm)
     metrics = engine.test(model, datamodule=dm, verbose=False)[0]
@@ -127,7 +128,7 @@ def test_corrupt_training_image(name: str, tiny_root: Path, tmp_path: Path) -> N
     corrupt.write_bytes(corrupt.read_bytes()[:100])  # truncated PNG
     model = tiny_model(name)
     with pytest.raises(ValueError, match=rf"1 of 8 train image\(s\) cannot be read.*{corrupt.name}.*Replace or delete"):
-        _engine(tmp_path).fit(model, datamodule=_datamodule(root))
+        _engine(tmp_path).fit(model, datamodule=tiny_datamodule(root))
     assert corrupt.exists() and len(list(corrupt.parent.glob("*.png"))) == 8  # nothing deleted or moved
     assert not list((tmp_path / "run").rglob("*.ckpt"))  # stopped before training
 
@@ -138,7 +139,7 @@ def test_empty_training_folder(name: str, tiny_root: Path, tmp_path: Path) -> No
     for path in (root / "brick" / "train" / "good").glob("*.png"):
         path.unlink()
     with pytest.raises(ValueError, match=r"train set is empty: no images were found under .*brick.*train/good/"):
-        _engine(tmp_path).fit(tiny_model(name), datamodule=_datamodule(root))
+        _engine(tmp_path).fit(tiny_model(name), datamodule=tiny_datamodule(root))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -170,7 +171,7 @@ def test_training_set_of_one_image(name: str, tiny_root: Path, tmp_path: Path) -
     root = _copy(tiny_root, tmp_path)
     for path in sorted((root / "brick" / "train" / "good").glob("*.png"))[1:]:
         path.unlink()
-    model, dm, engine = tiny_model(name), _datamodule(root), _engine(tmp_path, max_epochs=2)
+    model, dm, engine = tiny_model(name), tiny_datamodule(root), _engine(tmp_path, max_epochs=2)
     engine.fit(model, datamodule=dm)
     assert engine.trainer.current_epoch == 2  # one batch of one image per epoch, both epochs trained
     _assert_finite_predictions(engine, model, dm)

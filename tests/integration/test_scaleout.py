@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli import TINY_FLAGS
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-TINY = {"Adps": ["--model.k", "2"], "Dmdd": ["--model.seg_channels", "32"]}
 # the CPU presets' teacher: its timm features_only student runs blocks past the deepest distilled layer, so DDP
 # must be told about unused parameters (a resnet18 student uses every parameter and would not catch that)
 LITE0 = ["--model.backbone", "tf_efficientnet_lite0", "--model.layers", "[blocks.1,blocks.2,blocks.4]"]
@@ -20,7 +20,7 @@ LITE0 = ["--model.backbone", "tf_efficientnet_lite0", "--model.layers", "[blocks
 @pytest.mark.parametrize("name", ["Adps", "Dmdd"])
 def test_ddp_two_cpu_processes_train_and_test(name: str, tiny_root: Path, seeded_weights: Path, tmp_path: Path) -> None:
     del seeded_weights  # the lite0 ImageNet weights, from the offline cache
-    args = [str(BIN / "anomalib"), "train", "--model", name, *LITE0, *TINY[name]]
+    args = [str(BIN / "anomalib"), "train", "--model", name, *LITE0, *TINY_FLAGS[name]]
     args += ["--data", "anomalib.data.MVTecAD", "--data.root", str(tiny_root), "--data.category", "brick"]
     args += ["--data.num_workers", "0", "--data.train_batch_size", "2", "--data.eval_batch_size", "4"]
     args += ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
