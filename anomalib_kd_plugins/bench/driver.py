@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from anomalib_kd_plugins.deploy import OPENVINO_PRECISIONS
+
 from .suites import MODELS, SUITES
 from .worker import say
 
@@ -34,6 +36,13 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
     p.add_argument("--image-size", type=int, help="override every recipe's image size")
     p.add_argument("--epochs", type=int, help="override every trained model's epochs (PatchCore stays 1 pass)")
     p.add_argument("--backends", nargs="+", default=["torch"], choices=("torch", "openvino"))
+    p.add_argument(
+        "--ov-precision",
+        choices=OPENVINO_PRECISIONS,
+        default="default",
+        help="OpenVINO inference precision hint; default: the CPU plugin's own (bf16 on CPUs with avx512_bf16/AMX, "
+        "f32 elsewhere). The precision used is reported in the ov_precision column",
+    )
     p.add_argument("--repeats", type=int, default=20, help="timed repeats at batch 1 (a quarter of them at batch 8)")
     p.add_argument("--seed", type=int, default=0, help="seed_everything before each fit (same for every model)")
     p.add_argument("--baseline", default="Patchcore", help="ratios of fit time, latency and RSS are against it")
@@ -92,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             "quality": weights[preset["init_args"]["backbone"]],
             "backends": args.backends,
             "repeats": args.repeats,
+            "ov_precision": args.ov_precision,
             "seed": args.seed,
             "workdir": str(out / "runs"),
             "progress": not args.quiet,

@@ -10,7 +10,21 @@ from .worker import METRICS
 
 SPEED = ("fit_s", "latency_ms_b1", "throughput_ips_b8", "ov_latency_ms_b1", "ov_throughput_ips_b8")
 SIZE = ("peak_rss_mb", "params_m", "state_mb")
-COLUMNS = ("suite", "model", "category", "backbone", "pre_trained", "image_size", "train", *METRICS, *SPEED, *SIZE)
+# OpenVINO's inference precision (f32, bf16): the CPU plugin picks bf16 by default where the CPU supports it
+PRECISION = "ov_precision"
+COLUMNS = (
+    "suite",
+    "model",
+    "category",
+    "backbone",
+    "pre_trained",
+    "image_size",
+    "train",
+    *METRICS,
+    *SPEED,
+    PRECISION,
+    *SIZE,
+)
 LABELS = {
     "image_AUROC": "img AUROC",
     "pixel_AUROC": "pix AUROC",
@@ -23,6 +37,7 @@ LABELS = {
     "throughput_ips_b8": "img/s b8",
     "ov_latency_ms_b1": "OV ms/img b1",
     "ov_throughput_ips_b8": "OV img/s b8",
+    PRECISION: "OV precision",
     "peak_rss_mb": "peak RSS MiB",
     "params_m": "params M",
 }
@@ -64,6 +79,8 @@ def _cell(row: Any, col: str) -> str:
         return NEEDS_WEIGHTS
     if value != value or value is None:  # NaN
         return "–"
+    if isinstance(value, str):
+        return value
     if col in METRICS:
         return f"{value:.3f}"
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
@@ -72,7 +89,8 @@ def _cell(row: Any, col: str) -> str:
 def markdown(df: Any, baseline: str | None = "Patchcore") -> str:
     """Per-model means (with speed and memory ratios against ``baseline`` of the same run) and per-category AUROCs."""
     means = df[df["category"] == "mean"]
-    cols = [c for c in (*METRICS, *SPEED, "peak_rss_mb", "params_m") if means[c].notna().any() or c in METRICS]
+    shown = (*METRICS, *SPEED, PRECISION, "peak_rss_mb", "params_m")
+    cols = [c for c in shown if means[c].notna().any() or c in METRICS]
     base = means[means["model"] == baseline]
     ratio_cols = [("fit_s", "fit"), ("latency_ms_b1", "latency"), ("peak_rss_mb", "RSS")]
     ratios = not base.empty

@@ -28,8 +28,8 @@ def _test_images(datamodule: Any, count: int = 8) -> Any:
     return batch.image[:count].contiguous()
 
 
-def _openvino(engine: Any, model: Any, images: Any, export_root: Path, repeats: int) -> dict[str, Any]:
-    """Export to OpenVINO through anomalib and time it; a missing ``export`` extra is reported, not fatal."""
+def _openvino(engine: Any, model: Any, images: Any, export_root: Path, repeats: int, precision: str) -> dict[str, Any]:
+    """Export to OpenVINO through anomalib and time it at ``precision``; a missing ``export`` extra is reported."""
     try:
         import openvino  # noqa: F401
     except ImportError:
@@ -45,7 +45,7 @@ def _openvino(engine: Any, model: Any, images: Any, export_root: Path, repeats: 
         input_size=tuple(images.shape[-2:]),
         onnx_kwargs={"opset_version": 18},
     )
-    return openvino_timings(str(xml), images, repeats)
+    return openvino_timings(str(xml), images, repeats, precision)
 
 
 def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -92,8 +92,10 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             **model_size(model),
         }
         if "openvino" in spec["backends"] and i == 1:  # latency does not depend on the category: time once
-            say(f"{name}: exporting to OpenVINO and timing it")
-            row.update(_openvino(engine, model, images, workdir / "export", spec["repeats"]))
+            precision = spec.get("ov_precision", "default")
+            say(f"{name}: exporting to OpenVINO and timing it (inference precision: {precision})")
+            row.update(_openvino(engine, model, images, workdir / "export", spec["repeats"], precision))
+            say(f"{name}: OpenVINO ran in {row.get('ov_precision', '?')}")
         if not quality:
             row["note"] = NEEDS_WEIGHTS
         rows.append(row)

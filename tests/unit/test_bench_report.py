@@ -96,3 +96,12 @@ def test_suites_check_their_roots(tmp_path: Path) -> None:
 def test_weight_availability_is_probed_offline(seeded_weights: Path) -> None:
     assert pretrained_available("tf_efficientnet_lite0")
     assert not pretrained_available("resnet18")  # not seeded: offline, so RD4AD's quality is not reported
+
+
+def test_markdown_states_the_openvino_precision_it_measured() -> None:
+    rows = [{**ROWS[0], "ov_latency_ms_b1": 5.0, "ov_throughput_ips_b8": 200.0, "ov_precision": "bf16"}, *ROWS[1:]]
+    table = markdown(frame(rows), baseline="Patchcore")
+    head = table.splitlines()[0].split(" | ")
+    adps = next(line for line in table.splitlines() if line.startswith("| Adps |")).split(" | ")
+    assert adps[head.index("OV precision")] == "bf16"  # the mean row carries the timed category's precision
+    assert "OV precision" not in markdown(frame(ROWS), baseline="Patchcore")  # no OpenVINO timing, no column
