@@ -2,7 +2,7 @@
 
 * ``anomalib-kd weights seed [--from FILE --timm-name NAME] [--cache-dir DIR]``
 * ``anomalib-kd data build OUT [--categories ...] [--seed N] [--image-size N]``
-* ``anomalib-kd demo [--models Adps ...] [--category brick] [--epochs N] [--out DIR]``
+* ``anomalib-kd demo [--models Adps ...] [--category brick] [--epochs N] [--seed 0] [--out DIR]``
 * ``anomalib-kd bench [--suite demo|mvtec|folder] [--models ...] [--backends torch openvino] [--out DIR] ...``
 * ``anomalib-kd benchmark --config FILE``: anomalib's benchmark pipeline, plus the config's ``trainer:`` key as
   Lightning ``PL_TRAINER_*`` defaults, and a non-zero exit unless ``results.csv`` has a row per job
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--models", nargs="+", default=None, help="default: every registered plugin model")
     demo.add_argument("--category", default="brick")
     demo.add_argument("--epochs", type=int, default=None, help="default: the CPU preset's")
+    demo.add_argument("--seed", type=int, default=0, help="seed_everything before each model's fit (default 0)")
     demo.add_argument("--out", default="demo_output")
 
     from anomalib_kd_plugins.bench.driver import parser as bench_parser
@@ -77,7 +78,7 @@ def _own_command(argv: Sequence[str]) -> int:
         return run(args)
     from anomalib_kd_plugins.demo import run_demo
 
-    return run_demo(models=args.models, category=args.category, epochs=args.epochs, out=args.out)
+    return run_demo(models=args.models, category=args.category, epochs=args.epochs, out=args.out, seed=args.seed)
 
 
 def _benchmark(argv: list[str]) -> int:

@@ -28,20 +28,30 @@ def _cpu_presets(models: list[str] | None) -> dict[str, str]:
 
 
 def run_demo(
-    models: list[str] | None = None, category: str = "brick", epochs: int | None = None, out: str = "demo_output"
+    models: list[str] | None = None,
+    category: str = "brick",
+    epochs: int | None = None,
+    out: str = "demo_output",
+    seed: int = 0,
 ) -> int:
-    """Train and test each model's CPU preset on one real-photo category; print a side-by-side table."""
+    """Train and test each model's CPU preset on one real-photo category; print a side-by-side table.
+
+    Every model's fit starts from ``seed_everything(seed)`` (weights init, synthetic anomalies, shuffling), so the
+    printed figures are what the README promises for the same seed, on any run.
+    """
     import torch
+    from lightning.pytorch import seed_everything
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     out_dir = Path(out).resolve()
     presets = _cpu_presets(models)
 
-    from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, is_seeded, seed
+    from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, is_seeded
+    from anomalib_kd_plugins.weights import seed as seed_weights
 
     if not is_seeded(LITE0_TIMM_NAME):
         _say(f"seeding ImageNet {LITE0_TIMM_NAME} weights into the local Hugging Face cache")
-        seed()
+        seed_weights()
     _say(f"weights: {LITE0_TIMM_NAME} (ImageNet, local cache, HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']})")
 
     from anomalib_kd_plugins.data import BuildConfig, build
@@ -58,6 +68,7 @@ def run_demo(
         preset = PRESETS[preset_name]
         trainer = {**preset["trainer"], **({"max_epochs": epochs} if epochs else {})}
         _say(f"{name}: preset {preset_name!r}, {trainer}, {preset['image_size']}² images, {preset['init_args']}")
+        seed_everything(seed, workers=True)
         metrics, engine = fit_and_test(preset_name, data_root, category, out_dir / "results", max_epochs=epochs)
         results[name] = metrics
         images[name] = Path(engine.trainer.default_root_dir) / "images"

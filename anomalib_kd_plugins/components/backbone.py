@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import timm
 from anomalib.models.components import TimmFeatureExtractor
+from torch import nn
 
 SEED_HINT = (
     "Pretrained weights are loaded from the local Hugging Face cache. On an offline or air-gapped machine run "
@@ -45,6 +46,7 @@ def build_feature_extractor(
         extractor = TimmFeatureExtractor(
             backbone=backbone, layers=list(layers), pre_trained=pre_trained, requires_grad=requires_grad
         )
+        prune_unused_stages(extractor)
         return extractor if requires_grad else extractor.requires_grad_(False)
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}"
@@ -60,6 +62,26 @@ def build_feature_extractor(
                 f"Cannot extract layers {list(layers)} from backbone {backbone!r} ({text}). Available layers: {names}."
             ) from exc
         raise
+
+
+def prune_unused_stages(extractor: TimmFeatureExtractor) -> int:
+    """Drop the stages after the deepest extracted one; returns how many were dropped. Outputs are unchanged.
+
+    timm's ``features_only`` ResNets already stop at the last requested layer, but its EfficientNet/MobileNet feature
+    classes build and run every stage: for tf_efficientnet_lite0 with ``blocks.4`` as the deepest layer, stages 5-6
+    ran on every forward (teacher and student) and fed nothing. Their weights leave the state dict too, so such
+    checkpoints are smaller; older checkpoints that still hold them load (``SyntheticAnomalyKDMixin``).
+    """
+    net = extractor.feature_extractor
+    stage_out = getattr(net, "_stage_out_idx", None)  # {number of blocks run: feature index}, timm's EfficientNet
+    blocks = getattr(net, "blocks", None)
+    if not stage_out or not isinstance(blocks, nn.Sequential) or getattr(net, "feature_hooks", None) is not None:
+        return 0
+    keep = max(stage_out)
+    dropped = len(blocks) - keep
+    if dropped > 0:
+        net.blocks = blocks[:keep]
+    return max(dropped, 0)
 
 
 def feature_info(extractor: TimmFeatureExtractor) -> tuple[list[int], list[int]]:

@@ -39,9 +39,9 @@ class SyntheticAnomalyKDMixin:
         for split, dataset in datamodule_splits(datamodule, stage):
             check_dataset(dataset, split)
         self.synthesizer.set_normalization(find_normalize(getattr(self.pre_processor, "transform", None)))
-        # DDP: some trainable parameters get no gradient in a step, which DDP's default rejects. A timm features_only
-        # student can run blocks past its deepest distilled layer (tf_efficientnet_lite0 builds every block), and
-        # Dmdd's two phases each leave one network idle. An explicit choice (ddp_find_unused_parameters_false) wins.
+        # DDP: some trainable parameters get no gradient in a step, which DDP's default rejects: Dmdd's two phases each
+        # leave one network idle, and a student built from a timm backbone whose unused stages cannot be pruned would
+        # carry idle blocks. An explicit choice (ddp_find_unused_parameters_false) wins.
         ddp_kwargs = getattr(getattr(trainer, "strategy", None), "_ddp_kwargs", None)
         if isinstance(ddp_kwargs, dict):
             ddp_kwargs.setdefault("find_unused_parameters", True)
@@ -49,12 +49,19 @@ class SyntheticAnomalyKDMixin:
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Match the evaluator's metric buffers (AUPRO's ``fpr_limit``) to this instance's evaluator.
 
+        Also drops the weights of extractor stages that this version prunes (they never reached an output).
+
         They describe how to score, not what was learned: a checkpoint trained with ``PaperEvaluator`` must load into
         a model rebuilt with anomalib's default evaluator (``load_from_checkpoint``, ``anomalib export``) and back.
         """
         state = checkpoint.get("state_dict")
         if state is not None:
-            own = {k: v for k, v in self.state_dict().items() if k.startswith("evaluator.")}
+            # stages past the deepest extracted layer are pruned now (components.backbone.prune_unused_stages);
+            # checkpoints written before that still hold their weights, which fed nothing
+            current = self.state_dict()
+            for key in [k for k in state if ".feature_extractor.blocks." in k and k not in current]:
+                del state[key]
+            own = {k: v for k, v in current.items() if k.startswith("evaluator.")}
             for key in [k for k in state if k.startswith("evaluator.") and k not in own]:
                 del state[key]
             for key, value in own.items():

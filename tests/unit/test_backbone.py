@@ -1,0 +1,55 @@
+"""Feature extractors: stages past the deepest extracted layer are pruned without changing any output."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from anomalib.models.components import TimmFeatureExtractor
+
+from anomalib_kd_plugins.components.backbone import build_feature_extractor, prune_unused_stages
+
+LITE0_LAYERS = ["blocks.1", "blocks.2", "blocks.4"]
+
+
+def test_lite0_extractor_drops_stages_5_and_6_and_gives_identical_features() -> None:
+    torch.manual_seed(0)
+    full = TimmFeatureExtractor("tf_efficientnet_lite0", LITE0_LAYERS, pre_trained=False).eval()
+    pruned = build_feature_extractor("tf_efficientnet_lite0", LITE0_LAYERS, pre_trained=False, requires_grad=False)
+    missing, unexpected = pruned.load_state_dict(full.state_dict(), strict=False)
+    assert not missing  # every kept weight comes from the full extractor
+    assert unexpected and all(k.split(".")[2] in ("5", "6") for k in unexpected), unexpected  # blocks.5/6 only
+    assert len(pruned.feature_extractor.blocks) == 5 and len(full.feature_extractor.blocks) == 7
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        before, after = full(x), pruned.eval()(x)
+    assert list(before) == list(after) == LITE0_LAYERS
+    for name in LITE0_LAYERS:
+        assert torch.equal(before[name], after[name]), name
+    params = (sum(p.numel() for p in m.parameters()) for m in (full, pruned))
+    assert next(params) > next(params)
+
+
+@pytest.mark.parametrize(
+    ("backbone", "layers"), [("resnet18", ["layer1", "layer2", "layer3"]), ("tf_efficientnet_lite0", ["blocks.6"])]
+)
+def test_extractors_that_use_every_stage_are_left_alone(backbone: str, layers: list[str]) -> None:
+    # timm's ResNet feature wrapper already stops at the last requested layer; blocks.6 is lite0's last stage
+    extractor = TimmFeatureExtractor(backbone, layers, pre_trained=False)
+    assert prune_unused_stages(extractor) == 0
+
+
+def test_checkpoints_with_the_pruned_stages_still_load() -> None:
+    # checkpoints written before pruning hold the teacher/student weights of lite0's stages 5-6; they fed nothing
+    from anomalib_kd_plugins import Adps
+
+    model = Adps(backbone="tf_efficientnet_lite0", layers=LITE0_LAYERS, pre_trained=False, k=4, visualizer=False)
+    full = TimmFeatureExtractor("tf_efficientnet_lite0", LITE0_LAYERS, pre_trained=False)
+    old = dict(model.state_dict())
+    for net in ("teacher", "student"):
+        for key, value in full.state_dict().items():
+            if key.startswith("feature_extractor.blocks.5") or key.startswith("feature_extractor.blocks.6"):
+                old[f"model.{net}.{key}"] = value
+    checkpoint = {"state_dict": old}
+    model.on_load_checkpoint(checkpoint)
+    result = model.load_state_dict(checkpoint["state_dict"], strict=True)  # raises on keys it does not know
+    assert not result.missing_keys and not result.unexpected_keys
