@@ -49,7 +49,11 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         lr: Adam learning rate (paper: 1e-4).
         lr_decay_epochs: fractions of ``max_epochs`` where lr is multiplied by ``lr_decay`` (paper: 240/270 of 300).
         lr_decay: the lr factor at each milestone (paper: 0.2).
-        anomaly_source_path: optional DTD-layout texture folder for the synthesis; ``None`` = Perlin textures.
+        anomaly_source: what fills the synthetic anomalies: ``"perlin"`` (anomalib's grey Perlin fill),
+            ``"self"`` (zoomed, turned crops of the training images), ``"procedural"`` (generated textures) or
+            ``"folder"`` (``anomaly_source_path``; the paper pastes DTD textures). ``None``: ``"folder"`` when a path
+            is given, else ``"perlin"`` (components/synthesis.py).
+        anomaly_source_path: a DTD-layout texture folder for ``anomaly_source="folder"``. Never downloads.
         anomaly_probability: share of training images that get a synthetic anomaly [A §1.7; DRAEM: 0.5].
     """
 
@@ -69,6 +73,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         lr: float = 1e-4,
         lr_decay_epochs: Sequence[float] = (0.8, 0.9),
         lr_decay: float = 0.2,
+        anomaly_source: str | None = None,
         anomaly_source_path: str | None = None,
         anomaly_probability: float = 0.5,
         pre_processor: PreProcessor | bool = True,
@@ -76,6 +81,8 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         evaluator: Evaluator | bool = True,
         visualizer: Visualizer | bool = True,
     ) -> None:
+        if pre_processor is True:  # anomalib's default, with this backbone's normalisation (not always ImageNet's)
+            pre_processor = self.configure_pre_processor(backbone=backbone)
         super().__init__(
             pre_processor=pre_processor, post_processor=post_processor, evaluator=evaluator, visualizer=visualizer
         )
@@ -92,7 +99,9 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             psm_min_channels=psm_min_channels,
         )
         self.loss = AdpsLoss(focal_gamma=focal_gamma, lambda_seg=lambda_seg, mask_downsample=mask_downsample)
-        self.synthesizer = AnomalySynthesizer(anomaly_source_path, probability=anomaly_probability)
+        self.synthesizer = AnomalySynthesizer(
+            anomaly_source_path, probability=anomaly_probability, source=anomaly_source
+        )
         self.lr = lr
         self.lr_decay_epochs = tuple(lr_decay_epochs)
         self.lr_decay = lr_decay

@@ -44,15 +44,25 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         aim_margin: m of AIM-2.
         aim_target: teacher features AIM compares with: ``"anomalous"`` T(I_a) (default) or ``"normal"`` T(I_n) [A].
         lambda_aim: λ_AIM in L_KD = L_NGM + λ_AIM·L_AIM [A: 1].
+        kd_reduction: ``"mean"`` (L_KD averaged over the batch) or ``"batch_sum"`` (summed over it, as DeSTSeg's
+            code does, so the student's step does not shrink with the batch size) [A; loss.py].
         focal_gamma: γ of the segmentation focal loss [A: 4, DeSTSeg].
         mask_downsample: mask to feature resolution, ``"bilinear"`` (+ >0.5) or ``"max"`` [A].
         seg_channels: width of the segmentation body and head [A: 256].
+        aspp: the head's context branch: ``"torchvision"`` (DeepLabV3's ASPP: 1×1 + 3 dilated + pooling branches,
+            1×1 fusion, dropout) or ``"destseg"`` (DeSTSeg's: pooling + 3 dilated branches, 3×3 fusion) [A].
         schedule: ``"two_phase"`` (DeSTSeg: student, then segmentation with the student frozen) or ``"joint"`` [A].
         student_phase_fraction: share of all training steps in the student phase (DeSTSeg: 1000 of 5000).
+        student_phase_steps: the student phase as a number of steps instead (DeSTSeg: 1000); overrides the
+            fraction when set, so the student's training does not shrink with a short schedule.
         lr_student / lr_seg_body / lr_seg_head: SGD learning rates (DeSTSeg: 0.4 / 0.1 / 0.01).
         momentum / weight_decay: SGD settings (DeSTSeg: 0.9 / 1e-4).
         score_top_k: image score = mean of the top-k map pixels [A: 100, DeSTSeg].
-        anomaly_source_path: optional DTD-layout texture folder; ``None`` = Perlin textures. Never downloads.
+        anomaly_source: what fills the synthetic anomalies: ``"perlin"`` (anomalib's grey Perlin fill),
+            ``"self"`` (zoomed, turned crops of the training images), ``"procedural"`` (generated textures) or
+            ``"folder"`` (``anomaly_source_path``; DeSTSeg pastes DTD textures). ``None``: ``"folder"`` when a path
+            is given, else ``"perlin"`` (components/synthesis.py).
+        anomaly_source_path: a DTD-layout texture folder for ``anomaly_source="folder"``. Never downloads.
         anomaly_probability: share of images given an anomaly [A: 1.0, DeSTSeg's aug_prob].
     """
 
@@ -67,17 +77,21 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         aim_margin: float = 0.0,
         aim_target: str = "anomalous",
         lambda_aim: float = 1.0,
+        kd_reduction: str = "mean",
         focal_gamma: float = 4.0,
         mask_downsample: str = "bilinear",
         seg_channels: int = 256,
+        aspp: str = "torchvision",
         schedule: str = "two_phase",
         student_phase_fraction: float = 0.2,
+        student_phase_steps: int | None = None,
         lr_student: float = 0.4,
         lr_seg_body: float = 0.1,
         lr_seg_head: float = 0.01,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
         score_top_k: int = 100,
+        anomaly_source: str | None = None,
         anomaly_source_path: str | None = None,
         anomaly_probability: float = 1.0,
         pre_processor: PreProcessor | bool = True,
@@ -85,6 +99,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         evaluator: Evaluator | bool = True,
         visualizer: Visualizer | bool = True,
     ) -> None:
+        if pre_processor is True:  # anomalib's default, with this backbone's normalisation (not always ImageNet's)
+            pre_processor = self.configure_pre_processor(backbone=backbone)
         super().__init__(
             pre_processor=pre_processor, post_processor=post_processor, evaluator=evaluator, visualizer=visualizer
         )
@@ -104,12 +120,18 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             decouple_expansion=decouple_expansion,
             seg_channels=seg_channels,
             score_top_k=score_top_k,
+            aspp=aspp,
         )
-        self.loss = DmddLoss(aim, aim_margin, lambda_aim, ngm_mask, focal_gamma, mask_downsample)
-        self.synthesizer = AnomalySynthesizer(anomaly_source_path, probability=anomaly_probability)
+        self.loss = DmddLoss(aim, aim_margin, lambda_aim, ngm_mask, focal_gamma, mask_downsample, kd_reduction)
+        self.synthesizer = AnomalySynthesizer(
+            anomaly_source_path, probability=anomaly_probability, source=anomaly_source
+        )
         self.aim_target = aim_target
         self.schedule = schedule
         self.student_phase_fraction = student_phase_fraction
+        if student_phase_steps is not None and student_phase_steps < 0:
+            raise ValueError(f"student_phase_steps must be ≥ 0, got {student_phase_steps}")
+        self.student_phase_steps = student_phase_steps
         self.lr_student, self.lr_seg_body, self.lr_seg_head = lr_student, lr_seg_body, lr_seg_head
         self.momentum, self.weight_decay = momentum, weight_decay
         self.automatic_optimization = False  # two optimisers, stepped by phase
@@ -131,7 +153,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         """``"student"``, ``"segmentation"`` or ``"joint"`` for this step."""
         if self.schedule == "joint":
             return "joint"
-        boundary = math.ceil(self.student_phase_fraction * self.total_steps())
+        boundary = self.student_phase_steps
+        if boundary is None:
+            boundary = math.ceil(self.student_phase_fraction * self.total_steps())
         return "student" if self.current_step(batch_idx) < boundary else "segmentation"
 
     # ---------------------------------------------------------------------------------------------- training

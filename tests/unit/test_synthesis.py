@@ -1,0 +1,63 @@
+"""Synthetic-anomaly sources: masks and blending stay anomalib's; the fill comes from the chosen source."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from anomalib_kd_plugins.components.synthesis import ANOMALY_SOURCES, AnomalySynthesizer, resolve_anomaly_source
+
+SOURCES = [s for s in ANOMALY_SOURCES if s != "folder"]
+
+
+def _grey_batch() -> torch.Tensor:
+    torch.manual_seed(0)
+    grey = torch.rand(4, 1, 64, 64) * 0.5 + 0.25
+    return grey.expand(4, 3, 64, 64).contiguous()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_source_changes_pixels_only_inside_its_binary_mask(source: str) -> None:
+    images = _grey_batch()
+    out, mask = AnomalySynthesizer(probability=1.0, source=source)(images)
+    assert out.shape == images.shape and mask.shape == (4, 1, 64, 64)
+    assert set(mask.unique().tolist()) <= {0.0, 1.0} and mask.sum() > 0
+    outside = (mask == 0).expand_as(images)
+    assert torch.allclose(out[outside], images[outside], atol=1e-6)  # untouched outside the mask
+    assert (out - images).abs()[~outside].mean() > 0.01  # something was pasted inside
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_grey_images_get_grey_anomalies(source: str) -> None:
+    # a coloured fill in grey data would teach "colour = anomaly", which says nothing about real defects
+    out, _ = AnomalySynthesizer(probability=1.0, source=source)(_grey_batch())
+    assert (out - out.mean(dim=1, keepdim=True)).abs().max() < 1e-5
+
+
+def test_procedural_textures_are_coloured_for_colour_images() -> None:
+    torch.manual_seed(0)
+    images = torch.rand(4, 3, 64, 64)
+    synth = AnomalySynthesizer(probability=1.0, source="procedural")
+    synth(images)
+    assert synth.textures.grey is False
+    texture = synth.textures(64, 64, None)
+    assert (texture - texture.mean(dim=0, keepdim=True)).abs().max() > 0.05
+
+
+def test_self_textures_come_from_the_batch_not_from_noise() -> None:
+    # a constant batch has a constant fill before augmentation: the pasted texture carries no Perlin pattern
+    synth = AnomalySynthesizer(probability=1.0, source="self")
+    synth(torch.full((2, 3, 32, 32), 0.3))
+    texture = synth.textures(32, 32, None)
+    assert torch.allclose(texture, torch.full_like(texture, 0.3), atol=1e-4)
+
+
+def test_source_resolution_and_its_errors(tmp_path) -> None:
+    assert resolve_anomaly_source(None, None) == "perlin"
+    assert resolve_anomaly_source(None, str(tmp_path)) == "folder"
+    with pytest.raises(ValueError, match="needs anomaly_source_path"):
+        resolve_anomaly_source("folder", None)
+    with pytest.raises(ValueError, match="only read by anomaly_source='folder'"):
+        resolve_anomaly_source("self", str(tmp_path))
+    with pytest.raises(ValueError, match="must be one of"):
+        resolve_anomaly_source("dtd", None)
