@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 import timm
 from anomalib.models.components import TimmFeatureExtractor
+from anomalib.pre_processing import PreProcessor
 from torch import nn
+from torchvision.transforms import v2
 
 SEED_HINT = (
     "Pretrained weights are loaded from the local Hugging Face cache. On an offline or air-gapped machine run "
@@ -15,6 +17,41 @@ SEED_HINT = (
     "`anomalib-kd weights seed --from FILE --timm-name NAME` for your own weight file, then set HF_HUB_OFFLINE=1; "
     "or pass pre_trained=False."
 )
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+NORMALIZATIONS = ("backbone", "imagenet")
+
+
+def backbone_normalization(backbone: str | None) -> tuple[list[float], list[float]]:
+    """Mean and std the backbone's pretrained weights expect, from timm's pretrained config; ImageNet's otherwise.
+
+    TF-ported tf_efficientnet_lite0 was trained on inputs scaled to [-1, 1] (mean = std = 0.5). Fed ImageNet
+    statistics instead, its inputs are about 2× off scale and its ReLU6 activations saturate. For ResNets and
+    WideResNets (the papers' teachers) this is ImageNet's mean/std, so the papers' settings are unchanged.
+    """
+    cfg = timm.models.get_pretrained_cfg(backbone) if backbone else None
+    if cfg is None or cfg.mean is None or cfg.std is None or len(cfg.mean) != 3:
+        return list(IMAGENET_MEAN), list(IMAGENET_STD)
+    return [float(v) for v in cfg.mean], [float(v) for v in cfg.std]
+
+
+def backbone_pre_processor(
+    image_size: tuple[int, int] | None = None, backbone: str | None = None, normalization: str = "backbone"
+) -> PreProcessor:
+    """anomalib's default pre-processor (Resize, Normalize) with the backbone's own statistics.
+
+    Args:
+        image_size: (height, width) to resize to; anomalib's default (256, 256) when ``None``.
+        backbone: timm name whose pretrained config gives mean/std; ``None`` means ImageNet's.
+        normalization: ``"backbone"`` (default) or ``"imagenet"`` (anomalib's fixed ImageNet statistics for every
+            backbone, this package's behaviour before per-backbone statistics).
+    """
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    mean, std = backbone_normalization(backbone if normalization == "backbone" else None)
+    transform = v2.Compose([v2.Resize(image_size or (256, 256), antialias=True), v2.Normalize(mean=mean, std=std)])
+    return PreProcessor(transform=transform)
 
 
 def check_backbone_name(backbone: str) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 import torch
 from anomalib import LearningType
 from anomalib.data import Batch
+from anomalib.pre_processing import PreProcessor
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+from .backbone import backbone_pre_processor
 from .checks import check_dataset, check_images, datamodule_splits, tracing
 from .synthesis import AnomalySynthesizer, find_normalize
 
@@ -23,6 +25,18 @@ class SyntheticAnomalyKDMixin:
 
     model: torch.nn.Module
     synthesizer: AnomalySynthesizer
+
+    @classmethod
+    def configure_pre_processor(
+        cls, image_size: tuple[int, int] | None = None, backbone: str | None = None
+    ) -> PreProcessor:
+        """Resize + Normalize with ``backbone``'s own mean/std (timm's pretrained config; ImageNet's when ``None``).
+
+        The models resolve ``pre_processor=True`` with their backbone, so ``anomalib train --model Adps
+        --model.backbone tf_efficientnet_lite0`` normalises as lite0's weights expect (0.5/0.5), and the papers'
+        ResNet teachers keep ImageNet's statistics.
+        """
+        return backbone_pre_processor(image_size, backbone)
 
     def validate_input_size(self) -> None:
         """Fail before any data is read when the pre-processor's image size does not fit the model."""

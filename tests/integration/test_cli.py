@@ -112,7 +112,8 @@ def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("name", ["adps.yaml", "adps_cpu.yaml", "dmdd.yaml", "dmdd_cpu.yaml"])
 def test_configs_match_presets(name: str) -> None:
-    from anomalib_kd_plugins.presets import PRESETS
+    from anomalib_kd_plugins.components.backbone import backbone_normalization
+    from anomalib_kd_plugins.presets import NORM, PRESETS
 
     repo = Path(__file__).resolve().parents[2]
     config = yaml.safe_load((repo / "configs" / name).read_text())
@@ -124,8 +125,11 @@ def test_configs_match_presets(name: str) -> None:
     for key, value in preset["trainer"].items():
         assert config["trainer"][key] == value, key
     assert config["data"]["init_args"]["train_batch_size"] == preset["train_batch_size"]
-    resize = model["init_args"]["pre_processor"]["init_args"]["transform"]["init_args"]["transforms"][0]
+    resize, normalize = model["init_args"]["pre_processor"]["init_args"]["transform"]["init_args"]["transforms"]
     assert resize["init_args"]["size"] == [preset["image_size"]] * 2
+    per_backbone = preset.get("normalization", NORM) == "backbone"
+    mean, std = backbone_normalization(preset["init_args"]["backbone"] if per_backbone else None)
+    assert normalize["init_args"] == {"mean": mean, "std": std}  # the teacher's own statistics (lite0: 0.5/0.5)
 
 
 def test_stock_cli_parses_every_config(tmp_path: Path) -> None:
