@@ -68,6 +68,20 @@ def test_kd_loss_combines_ngm_and_lambda_aim() -> None:
         DmddLoss(aim="l2")
 
 
+def test_batch_sum_reduction_is_the_batch_size_times_the_mean() -> None:
+    # DeSTSeg sums its KD loss over the batch: the student's gradient must not shrink by B
+    torch.manual_seed(0)
+    t = [torch.randn(3, 4, 4, 4)]
+    n, a = [torch.randn(3, 4, 4, 4)], [torch.randn(3, 4, 4, 4)]
+    mask = (torch.rand(3, 1, 16, 16) > 0.5).float()
+    mean, _ = DmddLoss().distillation(t, t, n, a, mask)
+    summed, parts = DmddLoss(kd_reduction="batch_sum").distillation(t, t, n, a, mask)
+    assert summed.item() == pytest.approx(3 * mean.item(), rel=1e-6)
+    assert summed.item() == pytest.approx(parts["loss_ngm"].item() + parts["loss_aim"].item(), rel=1e-6)
+    with pytest.raises(ValueError, match="kd_reduction must be one of"):
+        DmddLoss(kd_reduction="sum")
+
+
 def test_segmentation_loss_focal_plus_l1_hand_values() -> None:
     p = torch.tensor([0.8, 0.3])
     logits = torch.log(p / (1 - p)).reshape(1, 1, 1, 2)
@@ -83,6 +97,18 @@ def test_multi_perception_head_shapes() -> None:
     assert head(torch.randn(2, 32, 16, 16)).shape == (2, 1, 16, 16)
     x = torch.randn(1, 32, 8, 8)
     assert head.channel_attention(x).shape == head.spatial_attention(x).shape == head.context(x).shape == x.shape
+
+
+def test_destseg_aspp_has_four_branches_and_a_3x3_fusion() -> None:
+    from anomalib_kd_plugins.components.attention import DeSTSegASPP
+
+    head = MultiPerceptionHead(channels=32, atrous_rates=(2, 4, 6), aspp="destseg").eval()
+    assert isinstance(head.context, DeSTSegASPP) and len(head.context.branches) == 4
+    assert head.context.fuse[0].kernel_size == (3, 3) and head.context.fuse[0].in_channels == 4 * 32
+    assert not any(isinstance(m, torch.nn.Dropout) for m in head.context.modules())
+    assert head(torch.randn(2, 32, 16, 16)).shape == (2, 1, 16, 16)
+    with pytest.raises(ValueError, match="aspp must be one of"):
+        MultiPerceptionHead(channels=32, aspp="deeplab")
 
 
 def test_top_k_score_and_map() -> None:
@@ -112,3 +138,16 @@ def test_model_shapes_and_bad_size() -> None:
     assert out.anomaly_map.shape == (2, 1, 64, 96) and out.pred_score.shape == (2,)
     with pytest.raises(ValueError, match="multiples of 32"):
         model(torch.randn(1, 3, 100, 100))
+
+
+def test_student_phase_as_a_step_count_overrides_the_fraction() -> None:
+    from anomalib_kd_plugins import Dmdd
+
+    def phases(model) -> list[str]:
+        model.total_steps, model.current_step = (lambda: 100), (lambda batch_idx: batch_idx)  # no trainer needed
+        return [model.phase(i) for i in (2, 3, 19, 20)]
+
+    assert phases(Dmdd(pre_trained=False, student_phase_steps=3)) == ["student", *["segmentation"] * 3]
+    assert phases(Dmdd(pre_trained=False)) == ["student"] * 3 + ["segmentation"]  # 20 % of 100
+    with pytest.raises(ValueError, match="student_phase_steps must be"):
+        Dmdd(pre_trained=False, student_phase_steps=-1)

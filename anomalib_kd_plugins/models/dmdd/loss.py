@@ -5,6 +5,9 @@
 * AIM-1 (default): L_AIM = Σ_l mean_x |(1 − cos(T_l(I*), F^A_l(I_a))) − M_l|, I* = I_a (default) or I_n.
 * AIM-2: L_AIM = Σ_l Σ_x M_l·max(0, cos(T_l(I*), F^A_l(I_a)) − m) / (Σ_x M_l + ε).
 * L_KD = L_NGM + λ_AIM·L_AIM;  segmentation: focal (γ = 4, no α) + L1 on the synthetic mask (DeSTSeg).
+* ``kd_reduction`` [A]: ``"mean"`` averages L_KD over the batch; ``"batch_sum"`` sums the per-image means over the
+  batch, as DeSTSeg's code does for its denoising KD loss (papers.md §3.3 in the design notes; docs: DMDD model card),
+  so the student's gradient does not shrink by the batch size.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from anomalib_kd_plugins.components.losses import resize_mask, sigmoid_focal_los
 
 AIM_FORMS = ("l1", "margin")
 AIM_TARGETS = ("anomalous", "normal")
+KD_REDUCTIONS = ("mean", "batch_sum")
 EPS = 1e-6
 
 
@@ -87,10 +91,14 @@ class DmddLoss(nn.Module):
         ngm_mask: bool = False,
         focal_gamma: float = 4.0,
         mask_downsample: str = "bilinear",
+        kd_reduction: str = "mean",
     ) -> None:
         super().__init__()
         if aim not in AIM_FORMS:
             raise ValueError(f"aim must be one of {AIM_FORMS}, got {aim!r}")
+        if kd_reduction not in KD_REDUCTIONS:
+            raise ValueError(f"kd_reduction must be one of {KD_REDUCTIONS}, got {kd_reduction!r}")
+        self.kd_reduction = kd_reduction
         self.aim, self.aim_margin, self.lambda_aim = aim, aim_margin, lambda_aim
         self.ngm_mask, self.focal_gamma, self.mask_downsample = ngm_mask, focal_gamma, mask_downsample
 
@@ -108,6 +116,8 @@ class DmddLoss(nn.Module):
             aim = aim_loss_l1(teacher_target, abnormality, mask, self.mask_downsample)
         else:
             aim = aim_loss_margin(teacher_target, abnormality, mask, self.aim_margin, self.mask_downsample)
+        scale = len(mask) if self.kd_reduction == "batch_sum" else 1  # every loss above is a mean over the batch
+        ngm, aim = ngm * scale, aim * scale
         return ngm + self.lambda_aim * aim, {"loss_ngm": ngm.detach(), "loss_aim": aim.detach()}
 
     def segmentation(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

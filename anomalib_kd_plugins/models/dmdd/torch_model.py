@@ -61,10 +61,16 @@ class StudentDecoder(nn.Module):
 class SegmentationNetwork(nn.Module):
     """DMDD segmentation network: per-level −T̂⊙F̂^N and −T̂⊙F̂^A, upsampled to level 1, residual body, MP head."""
 
-    def __init__(self, in_channels: int, channels: int = 256, atrous_rates: Sequence[int] = (6, 12, 18)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int = 256,
+        atrous_rates: Sequence[int] = (6, 12, 18),
+        aspp: str = "torchvision",
+    ) -> None:
         super().__init__()
         self.body = make_res_layer(in_channels, channels, 2)
-        self.head = MultiPerceptionHead(channels, atrous_rates)
+        self.head = MultiPerceptionHead(channels, atrous_rates, aspp)
 
     @staticmethod
     def fuse_inputs(features: DmddFeatures) -> torch.Tensor:
@@ -98,6 +104,7 @@ class DmddModel(nn.Module):
         seg_channels: int = 256,
         atrous_rates: Sequence[int] = (6, 12, 18),
         score_top_k: int = 100,
+        aspp: str = "torchvision",
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -109,7 +116,7 @@ class DmddModel(nn.Module):
         self.max_stride = max(encoder_strides)
         self.student_decoder = StudentDecoder(encoder_channels[-1], self.channels)
         self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels)
-        self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates)
+        self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates, aspp)
         self.anomaly_map_generator = AnomalyMapGenerator(score_top_k)
 
     def student_modules(self) -> list[nn.Module]:
