@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="real-photo datasets").add_subparsers(dest="action", required=True)
     build = data.add_parser("build", help="build MVTec-layout categories from photographs shipped in scikit-image")
     build.add_argument("out", help="output root (load it with anomalib.data.MVTecAD(root=OUT, category=...))")
-    build.add_argument("--categories", nargs="+", default=None, help="default: brick grass coins")
+    build.add_argument("--categories", nargs="+", default=None, help="default: brick grass gravel coins")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--image-size", type=int, default=256)
     build.add_argument("--num-train", type=int, default=60)

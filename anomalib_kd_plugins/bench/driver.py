@@ -24,6 +24,14 @@ from .worker import say
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+class _OneSeed(argparse.Action):
+    """``--seed N``, kept for older command lines: one seed."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        del parser, option_string
+        setattr(namespace, self.dest, [values])
+
+
 def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The ``bench`` arguments (also used as the ``anomalib-kd bench`` sub-parser)."""
     p = parent or argparse.ArgumentParser(prog="anomalib-kd bench", description=__doc__)
@@ -35,6 +43,15 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
     p.add_argument("--paper-backbones", action="store_true", help="wide_resnet50_2 teachers (needs their weights)")
     p.add_argument("--image-size", type=int, help="override every recipe's image size")
     p.add_argument("--epochs", type=int, help="override every trained model's epochs (PatchCore stays 1 pass)")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="MODEL.KEY=VALUE",
+        help="override one recipe setting, e.g. Adps.anomaly_source=self Dmdd.kd_reduction=batch_sum "
+        "Patchcore.normalization=imagenet (init args; normalization, image_size, train_batch_size and max_epochs "
+        "set the recipe itself); VALUE is read as JSON when it parses, else as a string",
+    )
     p.add_argument("--backends", nargs="+", default=["torch"], choices=("torch", "openvino"))
     p.add_argument(
         "--ov-precision",
@@ -44,7 +61,14 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
         "f32 elsewhere). The precision used is reported in the ov_precision column",
     )
     p.add_argument("--repeats", type=int, default=20, help="timed repeats at batch 1 (a quarter of them at batch 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed_everything before each fit (same for every model)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seed_everything(seed) before each fit, same for every model; several seeds give mean ± std",
+    )
+    p.add_argument("--seed", type=int, dest="seeds", action=_OneSeed, help="the same as --seeds N")
     p.add_argument("--baseline", default="Patchcore", help="ratios of fit time, latency and RSS are against it")
     p.add_argument("--out", default="bench_output")
     p.add_argument("--num-workers", type=int, default=0)
@@ -55,6 +79,30 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
     return p
 
 
+RECIPE_KEYS = ("normalization", "image_size", "train_batch_size")
+
+
+def apply_setting(recipes: dict[str, dict], setting: str) -> None:
+    """Apply one ``MODEL.KEY=VALUE`` override to the recipes of this run (a model not in the run is an error)."""
+    try:
+        target, raw = setting.split("=", 1)
+        model, key = target.split(".", 1)
+    except ValueError:
+        raise SystemExit(f"--set {setting!r}: expected MODEL.KEY=VALUE, e.g. Adps.anomaly_source=self") from None
+    if model not in recipes:
+        raise SystemExit(f"--set {setting!r}: {model} is not among the models of this run {sorted(recipes)}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    if key in RECIPE_KEYS:
+        recipes[model][key] = value
+    elif key in ("max_epochs", "max_steps"):
+        recipes[model]["trainer"] = {key: value, **({"max_epochs": -1} if key == "max_steps" else {})}
+    else:
+        recipes[model]["init_args"][key] = value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns non-zero if any model failed (the others' results are still written)."""
     args = parser().parse_args(argv)
@@ -63,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Orchestrate one worker process per model, then write CSV, markdown and plots."""
-    from .report import frame, markdown, plots, write_csv
+    from .report import frame, galleries, markdown, plots, write_csv
     from .suites import make_suite, pretrained_available, recipe
 
     out = Path(args.out).resolve()
@@ -72,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     recipes = {
         m: recipe(m, kind, args.paper_backbones or kind == "paper", args.image_size, args.epochs) for m in args.models
     }
+    for setting in args.set:
+        apply_setting(recipes, setting)
     size = max(r["image_size"] for r in recipes.values())
     folder = {
         "normal_dir": args.normal_dir,
@@ -90,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"suite {suite.name}: {len(suite.categories)} categories {suite.categories} under {suite.root}")
     say(f"models {args.models}, recipe {kind}, pretrained weights available: {weights}")
 
+    (out / "gallery").mkdir(exist_ok=True)
     rows, failed = [], []
     start = time.perf_counter()
     for i, model in enumerate(args.models, 1):
@@ -102,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
             "backends": args.backends,
             "repeats": args.repeats,
             "ov_precision": args.ov_precision,
-            "seed": args.seed,
+            "seeds": args.seeds,
+            "gallery_dir": str(out / "gallery"),
             "workdir": str(out / "runs"),
             "progress": not args.quiet,
         }
@@ -126,9 +178,10 @@ def run(args: argparse.Namespace) -> int:
     table = markdown(df, args.baseline)
     (out / "bench.md").write_text(
         f"Suite `{suite.name}` ({', '.join(suite.categories)}), recipe `{kind}`, {size}² max image size, "
-        f"{time.perf_counter() - start:.0f} s in all.\n\n{table}"
+        f"seeds {args.seeds}, {time.perf_counter() - start:.0f} s in all.\n\n{table}"
     )
     pngs = plots(df, out) if df["pixel_AUROC"].notna().any() else []
+    pngs += galleries(out / "gallery", out, suite.categories, args.models)
     print("\n" + table)
     say(f"wrote {csv}, {out / 'bench.md'}" + "".join(f", {p}" for p in pngs))
     if failed:

@@ -16,6 +16,7 @@ COLUMNS = (
     "suite",
     "model",
     "category",
+    "seed",
     "backbone",
     "pre_trained",
     "image_size",
@@ -44,7 +45,10 @@ LABELS = {
 
 
 def frame(rows: list[dict[str, Any]]) -> Any:
-    """Rows plus one ``category="mean"`` row per model (NaN-aware mean; peak RSS and size are per model anyway)."""
+    """Rows plus one ``category="mean"`` row per model and seed (NaN-aware mean over categories).
+
+    Peak RSS is the process's peak (a max, not a mean); size is per model anyway.
+    """
     import pandas as pd
 
     df = pd.DataFrame(rows)
@@ -54,14 +58,15 @@ def frame(rows: list[dict[str, Any]]) -> Any:
     if "note" not in df:
         df["note"] = ""
     df["note"] = df["note"].fillna("")
+    df["seed"] = pd.to_numeric(df["seed"], errors="coerce").fillna(0).astype(int)
     numeric = [c for c in (*METRICS, *SPEED, *SIZE) if c in df]
     df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce")
     means = []
-    for model, group in df.groupby("model", sort=False):
+    for (model, seed), group in df.groupby(["model", "seed"], sort=False):
         first = group.iloc[0].to_dict()
         mean = {**first, **group[numeric].mean(numeric_only=True).to_dict(), "category": "mean"}
         mean["peak_rss_mb"] = group["peak_rss_mb"].max()
-        mean["model"] = model
+        mean["model"], mean["seed"] = model, seed
         means.append(mean)
     extra = [c for c in df.columns if c not in COLUMNS and c != "note"]
     return pd.concat([df, pd.DataFrame(means)], ignore_index=True)[[*COLUMNS, *extra, "note"]]
@@ -73,7 +78,7 @@ def write_csv(df: Any, path: Path) -> Path:
     return path
 
 
-def _cell(row: Any, col: str) -> str:
+def _cell(row: Any, col: str, std: Any = None) -> str:
     value = row[col]
     if col in METRICS and NEEDS_WEIGHTS in str(row["note"]):
         return NEEDS_WEIGHTS
@@ -82,48 +87,72 @@ def _cell(row: Any, col: str) -> str:
     if isinstance(value, str):
         return value
     if col in METRICS:
-        return f"{value:.3f}"
+        spread = std[col] if std is not None else float("nan")
+        return f"{value:.3f}" + (f" ± {spread:.3f}" if spread == spread else "")
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
 
+def _over_seeds(rows: Any) -> tuple[Any, Any]:
+    """Mean and sample std (NaN for one seed) over seeds of per-seed rows; strings from the first row."""
+    first = rows.iloc[0].copy()
+    numeric = rows.select_dtypes("number")
+    mean = first.copy()
+    for col in numeric.columns:
+        mean[col] = numeric[col].mean()
+    if "peak_rss_mb" in rows:
+        mean["peak_rss_mb"] = rows["peak_rss_mb"].max()
+    std = numeric.std(ddof=1) if len(rows) > 1 else numeric.iloc[0] * float("nan")
+    return mean, std
+
+
+PER_CATEGORY = ("pixel_AUPR", "pixel_AUPRO", "pixel_AUROC", "image_AUROC")
+
+
 def markdown(df: Any, baseline: str | None = "Patchcore") -> str:
-    """Per-model means (with speed and memory ratios against ``baseline`` of the same run) and per-category AUROCs."""
+    """Per-model means over categories (mean ± std over seeds, with speed and memory ratios against ``baseline`` of
+    the same run), then per category: pixel AP / PRO / pixel AUROC / image AUROC, mean ± std over seeds."""
     means = df[df["category"] == "mean"]
     shown = (*METRICS, *SPEED, PRECISION, "peak_rss_mb", "params_m")
     cols = [c for c in shown if means[c].notna().any() or c in METRICS]
-    base = means[means["model"] == baseline]
+    summary = {model: _over_seeds(group) for model, group in means.groupby("model", sort=False)}
+    base = summary.get(baseline)
     ratio_cols = [("fit_s", "fit"), ("latency_ms_b1", "latency"), ("peak_rss_mb", "RSS")]
-    ratios = not base.empty
+    seeds = sorted(set(df["seed"]))
     head = ["model", "backbone", *[LABELS.get(c, c) for c in cols]]
-    if ratios:
+    if base is not None:
         head += [f"{label} ×{baseline}" for _, label in ratio_cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, row in means.iterrows():
-        cells = [str(row["model"]), str(row["backbone"]), *[_cell(row, c) for c in cols]]
-        if ratios:
-            cells += [f"{row[c] / base.iloc[0][c]:.2f}" for c, _ in ratio_cols]
+    for model, (row, std) in summary.items():
+        cells = [str(model), str(row["backbone"]), *[_cell(row, c, std) for c in cols]]
+        if base is not None:
+            cells += [f"{row[c] / base[0][c]:.2f}" for c, _ in ratio_cols]
         lines.append("| " + " | ".join(cells) + " |")
     per_cat = df[df["category"] != "mean"]
     cats = list(dict.fromkeys(per_cat["category"]))
-    lines += ["", "Per category (image AUROC / pixel AUROC / PRO):", ""]
+    spread = " (mean ± std over seeds " + ", ".join(map(str, seeds)) + ")" if len(seeds) > 1 else ""
+    lines += ["", f"Per category, pixel AP / PRO / pixel AUROC / image AUROC{spread}:", ""]
     lines += ["| model | " + " | ".join(cats) + " |", "|" + "---|" * (len(cats) + 1)]
     for model, group in per_cat.groupby("model", sort=False):
-        by_cat = {r["category"]: r for _, r in group.iterrows()}
         cells = []
         for cat in cats:
-            r = by_cat.get(cat)
-            if r is None:
+            runs = group[group["category"] == cat]
+            if runs.empty:
                 cells.append("–")
-            elif NEEDS_WEIGHTS in str(r["note"]):
+                continue
+            row, std = _over_seeds(runs)
+            if NEEDS_WEIGHTS in str(row["note"]):
                 cells.append(NEEDS_WEIGHTS)
             else:
-                cells.append(" / ".join(_cell(r, m) for m in ("image_AUROC", "pixel_AUROC", "pixel_AUPRO")))
+                cells.append(" / ".join(_cell(row, m, std) for m in PER_CATEGORY))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def plots(df: Any, out: Path) -> list[Path]:
-    """quality_vs_latency.png (pixel and image AUROC against ms/image) and per_category.png (grouped bars)."""
+    """quality_vs_latency.png (pixel AP and PRO against ms/image) and per_category.png (grouped bars, 4 metrics).
+
+    Error bars are the std over seeds; labels are offset per model so they never sit on each other.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,16 +160,27 @@ def plots(df: Any, out: Path) -> list[Path]:
     import numpy as np
 
     means = df[(df["category"] == "mean") & df["pixel_AUROC"].notna()]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for _, row in means.iterrows():
-        for metric, marker in (("pixel_AUROC", "o"), ("image_AUROC", "s")):
-            ax.scatter(row["latency_ms_b1"], row[metric], marker=marker, s=60)
-            ax.annotate(f"{row['model']} ({metric.split('_')[0]})", (row["latency_ms_b1"], row[metric]), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("torch eager latency, ms/image at batch 1 (log)")
-    ax.set_ylabel("AUROC (o pixel, s image)")
-    ax.set_title("Quality against latency (mean over categories)")
-    ax.grid(alpha=0.3)
+    models = list(dict.fromkeys(means["model"]))
+    colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, metric in zip(axes, ("pixel_AUPR", "pixel_AUPRO"), strict=True):
+        for j, model in enumerate(models):
+            row, std = _over_seeds(means[means["model"] == model])
+            err = std[metric] if std[metric] == std[metric] else 0.0
+            ax.errorbar(row["latency_ms_b1"], row[metric], yerr=err, fmt="o", color=colours[model], capsize=3)
+            ax.annotate(
+                model,
+                (row["latency_ms_b1"], row[metric]),
+                xytext=(6, 10 - 12 * j),
+                textcoords="offset points",
+                fontsize=8,
+                color=colours[model],
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("torch eager latency, ms/image at batch 1 (log)")
+        ax.set_ylabel(LABELS[metric])
+        ax.set_title(f"{LABELS[metric]} against latency (mean over categories)")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     scatter = out / "quality_vs_latency.png"
     fig.savefig(scatter, dpi=120)
@@ -148,17 +188,16 @@ def plots(df: Any, out: Path) -> list[Path]:
 
     per_cat = df[(df["category"] != "mean") & df["pixel_AUROC"].notna()]
     cats = list(dict.fromkeys(per_cat["category"]))
-    models = list(dict.fromkeys(per_cat["model"]))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4), sharey=True)
     width = 0.8 / max(1, len(models))
-    for ax, metric in zip(axes, ("image_AUROC", "pixel_AUROC"), strict=True):
+    for ax, metric in zip(axes, PER_CATEGORY, strict=True):
         for j, model in enumerate(models):
-            sub = per_cat[per_cat["model"] == model].set_index("category")
-            values = [sub[metric].get(c, np.nan) for c in cats]
-            ax.bar(np.arange(len(cats)) + j * width, values, width, label=model)
+            sub = per_cat[per_cat["model"] == model].groupby("category")[metric]
+            values = [sub.mean().get(c, np.nan) for c in cats]
+            errors = [sub.std().get(c, np.nan) for c in cats]
+            ax.bar(np.arange(len(cats)) + j * width, values, width, yerr=errors, label=model, color=colours[model])
         ax.set_xticks(np.arange(len(cats)) + width * (len(models) - 1) / 2, cats)
-        ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
-        ax.set_title(metric)
+        ax.set_title(LABELS[metric])
         ax.set_ylim(0.0, 1.0)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -167,3 +206,40 @@ def plots(df: Any, out: Path) -> list[Path]:
     fig.savefig(bars, dpi=120)
     plt.close(fig)
     return [scatter, bars]
+
+
+def galleries(maps_dir: Path, out: Path, categories: list[str], models: list[str]) -> list[Path]:
+    """gallery_CATEGORY.png: the same test images, their ground truth and each model's map, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    written = []
+    for category in categories:
+        saved = {m: maps_dir / f"{m}__{category}.npz" for m in models}
+        saved = {m: np.load(p) for m, p in saved.items() if p.exists()}
+        if not saved:
+            continue
+        first = next(iter(saved.values()))
+        n, cols = len(first["names"]), 2 + len(saved)
+        fig, axes = plt.subplots(n, cols, figsize=(2 * cols, 2 * n), squeeze=False)
+        for i in range(n):
+            panels = [("image", first["images"][i].transpose(1, 2, 0), None)]
+            panels += [("ground truth", first["masks"][i], "gray")]
+            panels += [(m, data["maps"][i].astype(np.float32), "jet") for m, data in saved.items()]
+            for ax, (title, picture, cmap) in zip(axes[i], panels, strict=True):
+                ax.imshow(picture, cmap=cmap, vmin=0, vmax=1 if cmap else None)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(title, fontsize=9)
+            axes[i][0].set_ylabel(str(first["names"][i]).split("/")[0], fontsize=8)
+        fig.suptitle(f"{category}: test images, ground truth and anomaly maps (post-processed, 0-1)", fontsize=10)
+        fig.tight_layout()
+        path = out / f"gallery_{category}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -15,6 +15,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: weights only from the seeded local cache
 
 METRICS = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score")
+RANKING_METRICS = METRICS[:4]  # threshold-free
 
 
 def say(msg: str) -> None:
@@ -48,8 +49,72 @@ def _openvino(engine: Any, model: Any, images: Any, export_root: Path, repeats: 
     return openvino_timings(str(xml), images, repeats, precision)
 
 
+def _unclamped_normalize(preds: Any, norm_min: Any, norm_max: Any, threshold: Any) -> Any:
+    """anomalib's min-max normalisation without its clamp to [0, 1], squashed into (0, 1) by a monotone sigmoid.
+
+    The squash keeps every value inside [0, 1], so torchmetrics does not apply its own sigmoid (which it does to any
+    batch with values outside [0, 1], saturating PatchCore's raw distances), and it keeps every ranking: AUROC, AP
+    and PRO are then those of the raw maps and scores.
+    """
+    import torch
+
+    if preds is None:
+        return preds
+    threshold = torch.where(torch.isnan(threshold), (norm_max + norm_min) / 2, threshold)
+    value_range = torch.where(norm_max > norm_min, norm_max - norm_min, torch.ones_like(norm_max))
+    return torch.sigmoid(4 * (preds - threshold) / value_range)
+
+
+def _raw_metrics(engine: Any, model: Any, datamodule: Any) -> dict[str, float]:
+    """The ranking metrics again without the post-processor's clamp (columns ``raw_*``).
+
+    anomalib's PostProcessor normalises maps with the validation min/max and threshold, then clamps them to [0, 1],
+    and the evaluator scores those. The clamp ties every pixel beyond the validation range at 0 or 1, which can move
+    AUROC, AP and PRO; this measures by how much. Only the threshold-free metrics are recomputed.
+    """
+    post = model.post_processor
+    if not hasattr(post, "_normalize"):
+        return {}
+    post._normalize = _unclamped_normalize  # an instance attribute shadows the static method for this test only
+    try:
+        raw = engine.test(model, datamodule=datamodule, verbose=False)[0]
+    finally:
+        del post._normalize
+    return {f"raw_{m}": float(raw[m]) for m in RANKING_METRICS if m in raw}
+
+
+def _gallery_maps(model: Any, datamodule: Any, path: Path, per_type: int = 1) -> None:
+    """Save the maps of a fixed choice of test images (the first of each defect type and of ``good``) for the gallery.
+
+    The choice depends only on the (sorted, seeded) test split, so every model's maps are of the same images.
+    """
+    import numpy as np
+    import torch
+
+    chosen: dict[str, list[int]] = {}
+    images, masks, names = [], [], []
+    for batch in datamodule.test_dataloader():
+        for j, image_path in enumerate(batch.image_path):
+            kind = Path(image_path).parent.name
+            if len(chosen.setdefault(kind, [])) < per_type:
+                chosen[kind].append(len(names))
+                images.append(batch.image[j])
+                mask = batch.gt_mask[j] if batch.gt_mask is not None else torch.zeros(batch.image.shape[-2:])
+                masks.append(mask.reshape(batch.image.shape[-2:]).float())
+                names.append(f"{kind}/{Path(image_path).name}")
+    with torch.inference_mode():
+        maps = model.eval()(torch.stack(images)).anomaly_map.float().reshape(len(images), *images[0].shape[-2:])
+    np.savez_compressed(
+        path,
+        images=(torch.stack(images).clamp(0, 1) * 255).byte().numpy(),
+        masks=torch.stack(masks).numpy() > 0.5,
+        maps=maps.numpy().astype(np.float16),
+        names=np.array(names),
+    )
+
+
 def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Fit, test and time one model on each category of the suite; rows for the report."""
+    """Fit, test and time one model on each category of the suite, once per seed; rows for the report."""
     from lightning.pytorch import seed_everything
 
     from anomalib_kd_plugins.presets import fit_and_test_datamodule
@@ -62,12 +127,14 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     quality = spec["quality"]
     overrides = {} if quality else {"pre_trained": False}
     preset = {**preset, "init_args": {**preset["init_args"], **overrides}}
+    seeds = spec.get("seeds", [spec.get("seed", 0)])
     rows = []
-    for i, category in enumerate(suite.categories, 1):
-        say(f"{name} · {category} ({i}/{len(suite.categories)}): fit and test, {preset['trainer']}")
-        seed_everything(spec.get("seed", 0), workers=True)  # every model and category starts from the same seed
+    runs = [(seed, category) for seed in seeds for category in suite.categories]
+    for i, (seed, category) in enumerate(runs, 1):
+        say(f"{name} · {category} · seed {seed} ({i}/{len(runs)}): fit and test, {preset['trainer']}")
+        seed_everything(seed, workers=True)  # every model and category starts from the same seed
         datamodule = suite.datamodule(category, preset["train_batch_size"])
-        workdir = Path(spec["workdir"]) / name / category
+        workdir = Path(spec["workdir"]) / name / category / f"seed{seed}"
         metrics, engine, model = fit_and_test_datamodule(
             preset,
             datamodule,
@@ -76,17 +143,22 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             enable_progress_bar=spec.get("progress", True),
             enable_model_summary=False,
         )
+        raw = _raw_metrics(engine, model, datamodule) if quality and spec.get("raw_metrics", True) else {}
+        if quality and seed == seeds[0] and spec.get("gallery_dir"):
+            _gallery_maps(model, datamodule, Path(spec["gallery_dir"]) / f"{name}__{category}.npz")
         images = _test_images(datamodule)
         say(f"{name} · {category}: timing torch eager on {tuple(images.shape)} real test images")
         row: dict[str, Any] = {
             "suite": suite.name,
             "model": name,
             "category": category,
+            "seed": seed,
             "backbone": preset["init_args"]["backbone"],
             "pre_trained": quality,
             "image_size": preset["image_size"],
             "train": json.dumps(preset["trainer"]),
             **({m: metrics.get(m) for m in METRICS} if quality else {}),
+            **raw,
             "fit_s": metrics["fit_s"],
             **torch_timings(model, images, spec["repeats"]),
             **model_size(model),

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 TEXTURES = {"brick": skdata.brick, "grass": skdata.grass, "gravel": skdata.gravel}
 OBJECTS = ("coins",)
 CATEGORIES = (*TEXTURES, *OBJECTS)
-DEFAULT_CATEGORIES = ("brick", "grass", "coins")
+DEFAULT_CATEGORIES = ("brick", "grass", "gravel", "coins")
 DEFECTS = ("scratch", "contamination", "deformation")
 
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from anomalib_kd_plugins.bench.report import COLUMNS, frame, markdown, plots, write_csv
+from anomalib_kd_plugins.bench.report import COLUMNS, frame, galleries, markdown, plots, write_csv
 from anomalib_kd_plugins.bench.suites import NEEDS_WEIGHTS, make_suite, pretrained_available, recipe
 
 
 def _row(model: str, category: str, auroc: float | None, latency: float, rss: float) -> dict:
     quality = {} if auroc is None else {"image_AUROC": auroc, "pixel_AUROC": auroc, "pixel_AUPRO": auroc / 2}
+    quality = {**quality, "pixel_AUPR": auroc / 4} if quality else quality
     return {
         "suite": "demo",
         "model": model,
@@ -55,7 +56,7 @@ def test_markdown_ratios_against_the_baseline_and_no_unpretrained_quality() -> N
     assert adps.rstrip(" |").endswith("1.00 | 2.50 | 0.50")
     rd = next(line for line in table.splitlines() if line.startswith("| ReverseDistillation |"))
     assert rd.count(NEEDS_WEIGHTS) == 6 and "0." not in rd.split("|")[3]
-    assert "| Adps | 0.900 / 0.900 / 0.450 | 0.700 / 0.700 / 0.350 |" in table
+    assert "| Adps | 0.225 / 0.450 / 0.900 / 0.900 | 0.175 / 0.350 / 0.700 / 0.700 |" in table  # AP/PRO/AUROCs
     assert "×Patchcore" not in markdown(frame(ROWS), baseline="Nope")
 
 
@@ -105,3 +106,51 @@ def test_markdown_states_the_openvino_precision_it_measured() -> None:
     adps = next(line for line in table.splitlines() if line.startswith("| Adps |")).split(" | ")
     assert adps[head.index("OV precision")] == "bf16"  # the mean row carries the timed category's precision
     assert "OV precision" not in markdown(frame(ROWS), baseline="Patchcore")  # no OpenVINO timing, no column
+
+
+def test_several_seeds_give_mean_and_std_of_the_per_seed_means() -> None:
+    rows = [{**r, "seed": 0} for r in ROWS[:4]]
+    rows += [{**r, "seed": 1, "image_AUROC": r["image_AUROC"] - 0.1} for r in ROWS[:4]]  # seed 1: 0.1 lower
+    df = frame(rows)
+    assert len(df[(df.model == "Adps") & (df.category == "mean")]) == 2  # one mean row per seed
+    table = markdown(df, baseline="Patchcore")
+    head = table.splitlines()[0].split(" | ")
+    adps = next(line for line in table.splitlines() if line.startswith("| Adps |")).split(" | ")
+    # per-seed means 0.8 and 0.7: mean 0.75, sample std 0.0707
+    assert adps[head.index("img AUROC")] == "0.750 ± 0.071"
+    assert "mean ± std over seeds 0, 1" in table
+    assert "| Adps | 0.225 ± 0.000 / 0.450 ± 0.000 / 0.900 ± 0.000 / 0.850 ± 0.071 |" in table
+
+
+def test_gallery_puts_image_truth_and_every_models_map_side_by_side(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for model in ("Adps", "Dmdd"):
+        np.savez_compressed(
+            tmp_path / f"{model}__brick.npz",
+            images=rng.integers(0, 255, (3, 3, 32, 32), dtype=np.uint8),
+            masks=rng.random((3, 32, 32)) > 0.8,
+            maps=rng.random((3, 32, 32)).astype(np.float16),
+            names=np.array(["good/000.png", "scratch/000.png", "contamination/000.png"]),
+        )
+    written = galleries(tmp_path, tmp_path, ["brick", "grass"], ["Adps", "Dmdd", "Patchcore"])
+    assert written == [tmp_path / "gallery_brick.png"]  # no maps saved for grass: no gallery
+    assert written[0].read_bytes()[:4] == b"\x89PNG" and written[0].stat().st_size > 5000
+
+
+def test_set_overrides_one_recipe_setting_of_one_model() -> None:
+    from anomalib_kd_plugins.bench.driver import apply_setting
+
+    recipes = {"Adps": recipe("Adps"), "Patchcore": recipe("Patchcore")}
+    apply_setting(recipes, "Adps.anomaly_source=self")
+    apply_setting(recipes, "Adps.sigma=2")
+    apply_setting(recipes, "Adps.max_epochs=20")
+    apply_setting(recipes, "Patchcore.normalization=imagenet")
+    assert recipes["Adps"]["init_args"]["anomaly_source"] == "self" and recipes["Adps"]["init_args"]["sigma"] == 2
+    assert recipes["Adps"]["trainer"] == {"max_epochs": 20}
+    assert recipes["Patchcore"]["normalization"] == "imagenet" and "anomaly_source" not in recipes["Patchcore"]
+    with pytest.raises(SystemExit, match="not among the models"):
+        apply_setting(recipes, "Dmdd.kd_reduction=batch_sum")
+    with pytest.raises(SystemExit, match=r"expected MODEL\.KEY=VALUE"):
+        apply_setting(recipes, "anomaly_source=self")

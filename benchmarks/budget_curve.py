@@ -1,0 +1,98 @@
+"""Quality against training budget: pixel AP, PRO and image AUROC against fit seconds, per model and budget.
+
+Each point is one ``anomalib-kd bench`` run (the same driver, data, evaluator and seeds as the README's tables) of
+one model at one budget: a number of epochs for the trained models, an image size for PatchCore (one pass). Writes
+``budget_curve.csv`` and ``budget_curve.png`` to ``--out``; the CPU presets are chosen from this curve.
+
+    python benchmarks/budget_curve.py --out budget --grid Adps=10,20 Dmdd=8,16 Patchcore@128 --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+METRICS = ("pixel_AUPR", "pixel_AUPRO", "image_AUROC", "pixel_AUROC")
+
+
+def parse_grid(items: list[str]) -> list[tuple[str, str, int]]:
+    """``Model=e1,e2`` (epochs) or ``Model@s1,s2`` (image sizes) → [(model, "epochs"|"image-size", value)]."""
+    points = []
+    for item in items:
+        sep = "=" if "=" in item else "@"
+        model, values = item.split(sep, 1)
+        knob = "epochs" if sep == "=" else "image-size"
+        points += [(model, knob, int(v)) for v in values.split(",")]
+    return points
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid", nargs="+", default=["Adps=5,10,20", "Dmdd=4,8,16", "Patchcore@128,256"])
+    parser.add_argument("--categories", nargs="+", help="default: every demo category")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--out", default="budget_output")
+    parser.add_argument("--set", nargs="+", default=[], help="recipe overrides passed to the bench (MODEL.KEY=VALUE)")
+    args = parser.parse_args()
+
+    from anomalib_kd_plugins.bench import driver
+
+    out = Path(args.out).resolve()
+    rows = []
+    for model, knob, value in parse_grid(args.grid):
+        run = out / f"{model}_{knob}{value}"
+        argv = ["--models", model, f"--{knob}", str(value), "--out", str(run), "--quiet", "--repeats", "3"]
+        argv += ["--seeds", *map(str, args.seeds)] + (["--categories", *args.categories] if args.categories else [])
+        settings = [x for x in args.set if x.split(".", 1)[0] == model]
+        argv += ["--set", *settings] if settings else []
+        if knob == "epochs":  # the trained models share the data built at the CPU recipes' size
+            argv += ["--root", str(out / "data")]
+        if driver.main(argv) != 0:
+            raise SystemExit(f"bench failed for {model} {knob} {value}; see {run}")
+        with (run / "bench.csv").open() as f:
+            means = [r for r in csv.DictReader(f) if r["category"] == "mean"]
+        for r in means:
+            rows.append({"model": model, knob.replace("-", "_"): value, "seed": r["seed"], "fit_s": r["fit_s"]})
+            rows[-1].update({m: r[m] for m in METRICS})
+    fields = ["model", "epochs", "image_size", "seed", "fit_s", *METRICS]
+    with (out / "budget_curve.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in fields} for r in rows)
+    plot(rows, out / "budget_curve.png")
+    print(f"wrote {out / 'budget_curve.csv'} and {out / 'budget_curve.png'}")
+    return 0
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Three panels (pixel AP, PRO, image AUROC) against mean fit seconds per category; one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for ax, metric in zip(axes, ("pixel_AUPR", "pixel_AUPRO", "image_AUROC"), strict=True):
+        for j, model in enumerate(models):
+            pts = sorted(
+                (float(r["fit_s"]), float(r[metric]), r.get("epochs") or f"{r['image_size']}²")
+                for r in rows
+                if r["model"] == model
+            )
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=model, color=plt.cm.tab10(j))
+            for x, y, label in pts:
+                ax.annotate(str(label), (x, y), xytext=(4, 4 - 10 * j), textcoords="offset points", fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("fit seconds per category (log, 2 CPU cores)")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

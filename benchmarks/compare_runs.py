@@ -1,0 +1,52 @@
+"""One markdown table from several ``anomalib-kd bench`` outputs: per model and run, each category and the mean.
+
+Each cell is pixel AP / PRO / image AUROC (means over seeds when a run has several). Used for the README's quality
+experiments, one run per single change:
+
+    python benchmarks/compare_runs.py baseline=bench_base lite0-norm=bench_norm --models Adps Dmdd
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+CELL = ("pixel_AUPR", "pixel_AUPRO", "image_AUROC")
+
+
+def table(runs: dict[str, Path], models: list[str] | None = None) -> str:
+    """The markdown table; rows are (model, run), columns the categories then the mean over them."""
+    import pandas as pd
+
+    frames = []
+    for label, out in runs.items():
+        df = pd.read_csv(out / "bench.csv")
+        df = df[df["category"] != "mean"].assign(run=label)
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    if models:
+        df = df[df["model"].isin(models)]
+    cats = list(dict.fromkeys(df["category"]))
+    per = df.groupby(["model", "run", "category"], sort=False)[list(CELL)].mean()  # over seeds
+    lines = ["| model | run | " + " | ".join([*cats, "mean"]) + " |", "|" + "---|" * (len(cats) + 3)]
+    for (model, run), group in per.groupby(level=[0, 1], sort=False):
+        group = group.droplevel([0, 1])
+        cells = [" / ".join(f"{group.loc[c, m]:.3f}" for m in CELL) if c in group.index else "–" for c in cats]
+        cells.append(" / ".join(f"**{group[m].mean():.3f}**" for m in CELL))
+        lines.append(f"| {model} | {run} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="LABEL=BENCH_OUT")
+    parser.add_argument("--models", nargs="+")
+    args = parser.parse_args()
+    runs = {label: Path(path) for label, path in (r.split("=", 1) for r in args.runs)}
+    print("Cells: pixel AP / PRO / image AUROC.\n")
+    print(table(runs, args.models))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
