@@ -29,8 +29,8 @@ def table(runs: dict[str, Path], models: list[str] | None = None) -> str:
     cats = list(dict.fromkeys(df["category"]))
     per = df.groupby(["model", "run", "category"], sort=False)[list(CELL)].mean()  # over seeds
     lines = ["| model | run | " + " | ".join([*cats, "mean"]) + " |", "|" + "---|" * (len(cats) + 3)]
-    for (model, run), group in per.groupby(level=[0, 1], sort=False):
-        group = group.droplevel([0, 1])
+    for model, run in sorted(per.index.droplevel(2).unique(), key=lambda k: (k[0], list(runs).index(k[1]))):
+        group = per.loc[(model, run)]
         cells = [" / ".join(f"{group.loc[c, m]:.3f}" for m in CELL) if c in group.index else "–" for c in cats]
         cells.append(" / ".join(f"**{group[m].mean():.3f}**" for m in CELL))
         lines.append(f"| {model} | {run} | " + " | ".join(cells) + " |")
@@ -39,7 +39,7 @@ def table(runs: dict[str, Path], models: list[str] | None = None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="LABEL=BENCH_OUT")
+    parser.add_argument("runs", nargs="+", metavar="LABEL=BENCH_OUT", help="LABEL may not contain '='")
     parser.add_argument("--models", nargs="+")
     args = parser.parse_args()
     runs = {label: Path(path) for label, path in (r.split("=", 1) for r in args.runs)}

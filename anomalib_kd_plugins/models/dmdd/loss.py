@@ -6,8 +6,8 @@
 * AIM-2: L_AIM = Σ_l Σ_x M_l·max(0, cos(T_l(I*), F^A_l(I_a)) − m) / (Σ_x M_l + ε).
 * L_KD = L_NGM + λ_AIM·L_AIM;  segmentation: focal (γ = 4, no α) + L1 on the synthetic mask (DeSTSeg).
 * ``kd_reduction`` [A]: ``"mean"`` averages L_KD over the batch; ``"batch_sum"`` sums the per-image means over the
-  batch, as DeSTSeg's code does for its denoising KD loss (papers.md §3.3 in the design notes; docs: DMDD model card),
-  so the student's gradient does not shrink by the batch size.
+  batch, as DeSTSeg's public training code does for its denoising KD loss (Σ over batch and positions, divided by
+  h·w only), so the student's gradient does not shrink by the batch size.
 """
 
 from __future__ import annotations
