@@ -1,9 +1,11 @@
-"""Show that the quality gate catches broken models: the CPU recipe with the WMB inverted or the loss sign flipped.
+"""Show that the quality gate catches broken models: the CPU recipes with a part inverted or a loss sign flipped.
 
-    python benchmarks/broken_models.py [--category brick] [--variants ok wmb_inverted loss_flipped]
+    python benchmarks/broken_models.py [--category brick] [--variants ok wmb_inverted loss_flipped dmdd_ok ...]
 
-Each variant trains the ``adps_cpu`` preset exactly as ``tests/quality`` does and prints its metrics; a broken variant
-must fail one of that test's gates: pixel AUROC ≥ 0.90, or WMB-output energy AUROC on the real defects ≥ 0.75.
+Adps variants train ``adps_cpu`` exactly as ``tests/quality`` does; a broken one must fail one of that test's gates:
+pixel AUROC ≥ 0.90, or WMB-output energy AUROC on the real defects ≥ 0.75. Dmdd variants train ``dmdd_cpu`` with
+the NGM or AIM term's sign flipped (``dmdd_ngm_flipped``, ``dmdd_aim_flipped``) and must fail pixel AUROC ≥ 0.90 or
+image AUROC ≥ 0.75.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "quality"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--category", default="brick")
-    parser.add_argument("--variants", nargs="+", default=["ok", "wmb_inverted", "loss_flipped"])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["ok", "wmb_inverted", "loss_flipped", "dmdd_ok", "dmdd_ngm_flipped", "dmdd_aim_flipped"],
+    )
     args = parser.parse_args()
 
     from test_quality import train_and_test, wmb_energy_auroc
@@ -29,6 +35,7 @@ def main() -> None:
     from anomalib_kd_plugins.data import BuildConfig, build
     from anomalib_kd_plugins.models.adps import loss as adps_loss
     from anomalib_kd_plugins.models.adps import torch_model
+    from anomalib_kd_plugins.models.dmdd import loss as dmdd_loss
     from anomalib_kd_plugins.weights import seed
 
     seed()
@@ -37,6 +44,14 @@ def main() -> None:
     def wmb_inverted(teacher, student, detach=False):
         cos_maps, _ = original_wmb(teacher, student, detach)
         return cos_maps, [w * t for w, t in zip(cos_maps, teacher, strict=True)]  # W·T instead of (1 − W)·T
+
+    original_ngm, original_aim = dmdd_loss.ngm_loss, dmdd_loss.aim_loss_l1
+
+    def ngm_flipped(*args, **kwargs):
+        return -original_ngm(*args, **kwargs)
+
+    def aim_flipped(*args, **kwargs):
+        return -original_aim(*args, **kwargs)
 
     def loss_flipped(self, logits, cos_maps, mask):
         total, parts = original_forward(self, logits, cos_maps, mask)
@@ -47,10 +62,15 @@ def main() -> None:
         for variant in args.variants:
             torch_model.weight_mask_block = wmb_inverted if variant == "wmb_inverted" else original_wmb
             adps_loss.AdpsLoss.forward = loss_flipped if variant == "loss_flipped" else original_forward
-            metrics, engine = train_and_test("adps_cpu", root, args.category, Path(tmp) / variant)
-            metrics["wmb_energy_AUROC"] = wmb_energy_auroc(engine)
-            keep = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "wmb_energy_AUROC")
-            print(f"{variant:<14}" + "  ".join(f"{k}={metrics[k]:.4f}" for k in keep), flush=True)
+            dmdd_loss.ngm_loss = ngm_flipped if variant == "dmdd_ngm_flipped" else original_ngm
+            dmdd_loss.aim_loss_l1 = aim_flipped if variant == "dmdd_aim_flipped" else original_aim
+            preset = "dmdd_cpu" if variant.startswith("dmdd") else "adps_cpu"
+            metrics, engine = train_and_test(preset, root, args.category, Path(tmp) / variant)
+            keep = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO")
+            if preset == "adps_cpu":
+                metrics["wmb_energy_AUROC"] = wmb_energy_auroc(engine)
+                keep = (*keep, "wmb_energy_AUROC")
+            print(f"{variant:<18}" + "  ".join(f"{k}={metrics[k]:.4f}" for k in keep), flush=True)
 
 
 if __name__ == "__main__":

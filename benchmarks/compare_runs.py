@@ -27,7 +27,7 @@ def table(runs: dict[str, Path], models: list[str] | None = None) -> str:
     if models:
         df = df[df["model"].isin(models)]
     cats = list(dict.fromkeys(df["category"]))
-    per = df.groupby(["model", "run", "category"], sort=False)[list(CELL)].mean()  # over seeds
+    per = df.groupby(["model", "run", "category"])[list(CELL)].mean().sort_index()  # over seeds
     lines = ["| model | run | " + " | ".join([*cats, "mean"]) + " |", "|" + "---|" * (len(cats) + 3)]
     for model, run in sorted(per.index.droplevel(2).unique(), key=lambda k: (k[0], list(runs).index(k[1]))):
         group = per.loc[(model, run)]
