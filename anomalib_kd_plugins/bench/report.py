@@ -94,9 +94,8 @@ def _cell(row: Any, col: str, std: Any = None) -> str:
 
 def _over_seeds(rows: Any) -> tuple[Any, Any]:
     """Mean and sample std (NaN for one seed) over seeds of per-seed rows; strings from the first row."""
-    first = rows.iloc[0].copy()
     numeric = rows.select_dtypes("number")
-    mean = first.copy()
+    mean = rows.iloc[0].copy()
     for col in numeric.columns:
         mean[col] = numeric[col].mean()
     if "peak_rss_mb" in rows:

@@ -83,7 +83,7 @@ def _raw_metrics(engine: Any, model: Any, datamodule: Any) -> dict[str, float]:
     return {f"raw_{m}": float(raw[m]) for m in RANKING_METRICS if m in raw}
 
 
-def _gallery_maps(model: Any, datamodule: Any, path: Path, per_type: int = 1) -> None:
+def _gallery_maps(model: Any, datamodule: Any, path: Path) -> None:
     """Save the maps of a fixed choice of test images (the first of each defect type and of ``good``) for the gallery.
 
     The choice depends only on the (sorted, seeded) test split, so every model's maps are of the same images.
@@ -91,17 +91,18 @@ def _gallery_maps(model: Any, datamodule: Any, path: Path, per_type: int = 1) ->
     import numpy as np
     import torch
 
-    chosen: dict[str, list[int]] = {}
+    seen: set[str] = set()
     images, masks, names = [], [], []
     for batch in datamodule.test_dataloader():
         for j, image_path in enumerate(batch.image_path):
             kind = Path(image_path).parent.name
-            if len(chosen.setdefault(kind, [])) < per_type:
-                chosen[kind].append(len(names))
-                images.append(batch.image[j])
-                mask = batch.gt_mask[j] if batch.gt_mask is not None else torch.zeros(batch.image.shape[-2:])
-                masks.append(mask.reshape(batch.image.shape[-2:]).float())
-                names.append(f"{kind}/{Path(image_path).name}")
+            if kind in seen:
+                continue
+            seen.add(kind)
+            images.append(batch.image[j])
+            mask = batch.gt_mask[j] if batch.gt_mask is not None else torch.zeros(batch.image.shape[-2:])
+            masks.append(mask.reshape(batch.image.shape[-2:]).float())
+            names.append(f"{kind}/{Path(image_path).name}")
     with torch.inference_mode():
         maps = model.eval()(torch.stack(images)).anomaly_map.float().reshape(len(images), *images[0].shape[-2:])
     np.savez_compressed(
@@ -127,7 +128,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     quality = spec["quality"]
     overrides = {} if quality else {"pre_trained": False}
     preset = {**preset, "init_args": {**preset["init_args"], **overrides}}
-    seeds = spec.get("seeds", [spec.get("seed", 0)])
+    seeds = spec["seeds"]
     rows = []
     runs = [(seed, category) for seed in seeds for category in suite.categories]
     for i, (seed, category) in enumerate(runs, 1):
@@ -143,8 +144,8 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             enable_progress_bar=spec.get("progress", True),
             enable_model_summary=False,
         )
-        raw = _raw_metrics(engine, model, datamodule) if quality and spec.get("raw_metrics", True) else {}
-        if quality and seed == seeds[0] and spec.get("gallery_dir"):
+        raw = _raw_metrics(engine, model, datamodule) if quality else {}
+        if quality and seed == seeds[0]:
             _gallery_maps(model, datamodule, Path(spec["gallery_dir"]) / f"{name}__{category}.npz")
         images = _test_images(datamodule)
         say(f"{name} · {category}: timing torch eager on {tuple(images.shape)} real test images")
@@ -164,7 +165,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             **model_size(model),
         }
         if "openvino" in spec["backends"] and i == 1:  # latency does not depend on the category: time once
-            precision = spec.get("ov_precision", "default")
+            precision = spec["ov_precision"]
             say(f"{name}: exporting to OpenVINO and timing it (inference precision: {precision})")
             row.update(_openvino(engine, model, images, workdir / "export", spec["repeats"], precision))
             say(f"{name}: OpenVINO ran in {row.get('ov_precision', '?')}")
