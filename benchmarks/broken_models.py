@@ -4,22 +4,30 @@
 
 Adps variants train ``adps_cpu`` exactly as ``tests/quality`` does; a broken one must fail one of that test's gates:
 pixel AUROC ≥ 0.90, or WMB-output energy AUROC on the real defects ≥ 0.75. Dmdd variants train ``dmdd_cpu`` with
-the NGM or AIM term's sign flipped (``dmdd_ngm_flipped``, ``dmdd_aim_flipped``) against the Dmdd gate (pixel AUROC
-≥ 0.90, image AUROC ≥ 0.75). Measured on brick, seed 0, they do NOT fail it yet: ok 0.964 / 0.986, NGM flipped
-0.967 / 0.983, AIM flipped 0.960 / 0.969 (pixel / image AUROC). The segmentation head learns from the synthetic
-masks whatever the student does; Dmdd's gate needs a check on the decoupled features, as Adps's has on the WMB.
+the NGM or AIM term's sign flipped (``dmdd_ngm_flipped``, ``dmdd_aim_flipped``); the Dmdd gate adds, to pixel
+AUROC ≥ 0.90 and image AUROC ≥ 0.75, a check on each decoupled branch: the pixel AUROC of Σ_l 1 − cos(T_l, F_l) on
+the real defects must be ≥ 0.75 (``bench.diagnostics.dmdd_branch_aurocs``). Measured on brick, seed 0:
+
+=================  ===========  ===========  =============  ===============
+variant            pixel AUROC  image AUROC  normality      abnormality
+=================  ===========  ===========  =============  ===============
+dmdd_ok            0.964        0.986        0.923          0.925
+dmdd_ngm_flipped   0.967        0.983        **0.078**      0.923
+dmdd_aim_flipped   0.960        0.969        0.925          **0.078**
+=================  ===========  ===========  =============  ===============
+
+The final map alone cannot tell them apart (the segmentation head learns from the synthetic masks whatever the
+student does); the flipped branch ranks the real defects last.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "quality"))
 
 
 def main() -> None:
@@ -32,12 +40,14 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from test_quality import train_and_test, wmb_energy_auroc
+    from lightning.pytorch import seed_everything
 
+    from anomalib_kd_plugins.bench.diagnostics import dmdd_branch_aurocs, wmb_energy_auroc
     from anomalib_kd_plugins.data import BuildConfig, build
     from anomalib_kd_plugins.models.adps import loss as adps_loss
     from anomalib_kd_plugins.models.adps import torch_model
     from anomalib_kd_plugins.models.dmdd import loss as dmdd_loss
+    from anomalib_kd_plugins.presets import fit_and_test
     from anomalib_kd_plugins.weights import seed
 
     seed()
@@ -67,11 +77,20 @@ def main() -> None:
             dmdd_loss.ngm_loss = ngm_flipped if variant == "dmdd_ngm_flipped" else original_ngm
             dmdd_loss.aim_loss_l1 = aim_flipped if variant == "dmdd_aim_flipped" else original_aim
             preset = "dmdd_cpu" if variant.startswith("dmdd") else "adps_cpu"
-            metrics, engine = train_and_test(preset, root, args.category, Path(tmp) / variant)
+            seed_everything(0, workers=True)
+            kwargs = {"visualizer": False, "enable_progress_bar": False}
+            metrics, engine = fit_and_test(preset, root, args.category, Path(tmp) / variant, **kwargs)
             keep = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO")
             if preset == "adps_cpu":
                 metrics["wmb_energy_AUROC"] = wmb_energy_auroc(engine)
                 keep = (*keep, "wmb_energy_AUROC")
+            else:
+                branches = dmdd_branch_aurocs(engine)
+                metrics["normality_AUROC"], metrics["abnormality_AUROC"] = (
+                    branches["normality"],
+                    branches["abnormality"],
+                )
+                keep = (*keep, "normality_AUROC", "abnormality_AUROC")
             print(f"{variant:<18}" + "  ".join(f"{k}={metrics[k]:.4f}" for k in keep), flush=True)
 
 

@@ -5,6 +5,9 @@ category: about 2 minutes each. ``benchmarks/broken_models.py`` runs the same re
 loss sign flipped: a flipped loss never localises (pixel AUROC ≈ 0.45), and an inverted WMB moves the PSM input's
 energy off the defects (AUROC ≈ 0.2), which the second ADPS assertion catches. Pixel AUROC alone cannot: the PSM
 learns to segment from W·T about as well as from (1 − W)·T (the paper's "W/O S" ablation is the same effect).
+Likewise for DMDD: with the NGM or the AIM sign flipped the final map is as good as a healthy model's (pixel AUROC
+0.967 / 0.960 vs 0.964), but that branch's distance 1 − cos(T, F) ranks the defects *last* (AUROC 0.08 vs 0.92),
+which the DMDD branch assertion catches (see ``anomalib_kd_plugins.bench.diagnostics``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from anomalib_kd_plugins.bench.diagnostics import dmdd_branch_aurocs, wmb_energy_auroc
 
 pytestmark = [pytest.mark.slow, pytest.mark.quality]
 
@@ -27,37 +32,6 @@ def train_and_test(preset_name: str, root: Path, category: str, workdir: Path) -
     return fit_and_test(preset_name, root, category, workdir, visualizer=False, enable_progress_bar=False)
 
 
-def wmb_energy_auroc(engine: Any) -> float:
-    """Pixel AUROC of the PSM input's energy Σ_i ‖C_i‖ / mean‖C_i‖ against the real defect masks.
-
-    Eq. (2) makes 1 − W_i a coarse anomaly mask, so C_i = (1 − W_i)·T_i must carry its energy on the defects. The
-    PSM's input is captured with a hook, so this sees whatever the forward pass really computes.
-    """
-    import torch
-    import torch.nn.functional as F
-    from torchmetrics.functional.classification import binary_auroc
-
-    model = engine.model.eval()
-    captured: list[list[torch.Tensor]] = []
-    hook = model.model.psm.register_forward_pre_hook(lambda _, args: captured.append(list(args[0])))
-    energies, masks = [], []
-    try:
-        with torch.no_grad():
-            for batch in engine.trainer.datamodule.test_dataloader():
-                images = model.pre_processor.transform(batch.image)
-                model.model(images)
-                size = images.shape[-2:]
-                energy = sum(
-                    F.interpolate(c.norm(dim=1, keepdim=True) / c.norm(dim=1).mean(), size=size, mode="bilinear")
-                    for c in captured[-1]
-                )
-                energies.append(energy.flatten())
-                masks.append(F.interpolate(batch.gt_mask[:, None].float(), size=size).flatten())
-    finally:
-        hook.remove()
-    return binary_auroc(torch.cat(energies), torch.cat(masks).int()).item()
-
-
 def test_adps_cpu_preset_localises_real_defects(seeded_weights: Path, demo_root: Path, tmp_path: Path) -> None:
     metrics, engine = train_and_test("adps_cpu", demo_root, "brick", tmp_path)
     assert metrics["pixel_AUROC"] >= 0.90, metrics
@@ -67,6 +41,9 @@ def test_adps_cpu_preset_localises_real_defects(seeded_weights: Path, demo_root:
 
 
 def test_dmdd_cpu_preset_localises_real_defects(seeded_weights: Path, demo_root: Path, tmp_path: Path) -> None:
-    metrics, _ = train_and_test("dmdd_cpu", demo_root, "brick", tmp_path)
+    metrics, engine = train_and_test("dmdd_cpu", demo_root, "brick", tmp_path)
     assert metrics["pixel_AUROC"] >= 0.90, metrics
     assert metrics["image_AUROC"] >= 0.75, metrics
+    # both decoupled branches depart from the teacher on the (never seen) real defects: NGM and AIM did their job
+    branches = dmdd_branch_aurocs(engine)
+    assert branches["normality"] >= 0.75 and branches["abnormality"] >= 0.75, branches
