@@ -2,6 +2,7 @@
 
 * ``anomalib-kd weights seed [--from FILE --timm-name NAME] [--cache-dir DIR]``
 * ``anomalib-kd data build OUT [--categories ...] [--seed N] [--image-size N]``
+* ``anomalib-kd data fix-images SRC DST [--exif apply|strip]``: 8-bit, upright copies of a camera's image tree
 * ``anomalib-kd demo [--models Adps ...] [--category brick] [--epochs N] [--seed 0] [--out DIR]``
 * ``anomalib-kd bench [--suite demo|mvtec|folder] [--models ...] [--backends torch openvino] [--out DIR] ...``
 * ``anomalib-kd benchmark --config FILE``: anomalib's benchmark pipeline, plus the config's ``trainer:`` key as
@@ -39,6 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--image-size", type=int, default=256)
     build.add_argument("--num-train", type=int, default=60)
+    fix = data.add_parser(
+        "fix-images", help="copy an image tree as anomalib should read it: 16-bit → 8-bit, EXIF orientation applied"
+    )
+    fix.add_argument("src", help="root of the image tree (never written to)")
+    fix.add_argument("dst", help="new, empty output folder outside SRC")
+    fix.add_argument(
+        "--exif",
+        choices=("apply", "strip"),
+        default="apply",
+        help="apply: turn images (and masks) upright; strip: keep the stored pixels, drop the tag (default: apply)",
+    )
 
     demo = sub.add_parser("demo", help="seed weights, build the real-photo data, train and test the models")
     demo.add_argument("--models", nargs="+", default=None, help="default: every registered plugin model")
@@ -64,6 +76,19 @@ def _own_command(argv: Sequence[str]) -> int:
             print(f"anomalib-kd weights seed: {exc}", file=sys.stderr)
             return 2
         print(f"Seeded {path}\nUse it offline with HF_HUB_OFFLINE=1 and pre_trained=True.")
+        return 0
+    if args.command == "data" and args.action == "fix-images":
+        from anomalib_kd_plugins.data.fix_images import fix_images
+
+        try:
+            report = fix_images(args.src, args.dst, args.exif)
+        except ValueError as exc:
+            print(f"anomalib-kd data fix-images: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"Wrote {args.dst}: {len(report.to_8bit)} converted to 8-bit, {len(report.rotated)} turned upright, "
+            f"{len(report.stripped)} without their EXIF orientation, {len(report.copied)} copied unchanged."
+        )
         return 0
     if args.command == "data":
         from anomalib_kd_plugins.data import DEFAULT_CATEGORIES, BuildConfig, build

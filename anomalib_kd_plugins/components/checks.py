@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 
 MAX_LISTED = 10
+logger = logging.getLogger(__name__)
 
 
 def tracing() -> bool:
@@ -45,22 +50,107 @@ def check_images(images: torch.Tensor, paths: Sequence[str] | None = None) -> No
     check_finite(images, paths)
 
 
-def unreadable_images(paths: Sequence[str]) -> list[str]:
-    """Files among ``paths`` that PIL cannot open and decode (truncated, corrupt, not an image)."""
+HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+EXIF_ORIENTATION = 0x0112
+FIX_IMAGES = "anomalib-kd data fix-images SRC DST"
+
+
+@dataclass
+class FileReport:
+    """What :func:`inspect_files` found: unreadable files, 16-bit/float files, files with an EXIF orientation."""
+
+    unreadable: list[str] = field(default_factory=list)
+    high_bit: list[str] = field(default_factory=list)
+    rotated: dict[str, int] = field(default_factory=dict)
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag of an image file (1, upright, when it has none)."""
     from PIL import Image
 
-    bad = []
+    with Image.open(path) as image:
+        return int(image.getexif().get(EXIF_ORIENTATION, 1))
+
+
+def inspect_files(paths: Sequence[str]) -> FileReport:
+    """Open and decode every file; note what PIL cannot read, what anomalib's reader would clip, what is rotated."""
+    from PIL import Image
+
+    report = FileReport()
     for path in paths:
         try:
             with Image.open(path) as image:
                 image.load()
+                mode, orientation = image.mode, int(image.getexif().get(EXIF_ORIENTATION, 1))
         except Exception as exc:  # PIL raises many types for bad files
-            bad.append(f"{path} ({type(exc).__name__}: {exc})")
-    return bad
+            report.unreadable.append(f"{path} ({type(exc).__name__}: {exc})")
+            continue
+        if mode in HIGH_BIT_MODES:
+            report.high_bit.append(f"{path} (mode {mode})")
+        if orientation != 1:
+            report.rotated[str(path)] = orientation
+    return report
+
+
+def unreadable_images(paths: Sequence[str]) -> list[str]:
+    """Files among ``paths`` that PIL cannot open and decode (truncated, corrupt, not an image)."""
+    return inspect_files(paths).unreadable
+
+
+def check_files(
+    paths: Sequence[str], split: str, masks: Sequence[str | None] | None = None, nothing_done: str = "trained"
+) -> None:
+    """Refuse unreadable and 16-bit/float files, and images whose EXIF orientation their masks lack; warn on the rest.
+
+    anomalib's ``read_image`` is ``PIL.Image.open(path).convert("RGB")``: it clips 16-bit and float pixels (every
+    image turns white) and ignores EXIF orientation (images and masks are used as stored). Both are silent, so they
+    are caught here, before the first step, with the files named and the fix.
+    """
+    report = inspect_files(paths)
+    head = f"of {len(paths)} {split} image(s)"
+    if report.unreadable:
+        raise ValueError(
+            f"{len(report.unreadable)} {head} cannot be read: {report.unreadable[:MAX_LISTED]}. Replace or delete "
+            f"these files (nothing has been {nothing_done} yet), then run again."
+        )
+    if report.high_bit:
+        raise ValueError(
+            f"{len(report.high_bit)} {head} are 16-bit or floating point: {report.high_bit[:MAX_LISTED]}. anomalib "
+            "reads images with PIL's convert('RGB'), which clips such pixels: every image would turn white and the "
+            f"model would learn nothing (nothing has been {nothing_done} yet). Write 8-bit copies, scaled from the "
+            f"full 16-bit range (value / 65535, as cv2.IMREAD_UNCHANGED would read them), with `{FIX_IMAGES}`; the "
+            "originals stay as they are. Then point the data at DST."
+        )
+    if not report.rotated:
+        return
+    mask_of = dict(zip(paths, masks, strict=True)) if masks is not None else {}
+    disagree, notes = [], []
+    for path, orientation in report.rotated.items():
+        mask = mask_of.get(path)
+        if mask and exif_orientation(mask) != orientation:
+            disagree.append(f"{path} (orientation {orientation}; mask {mask} has {exif_orientation(mask)})")
+        else:
+            notes.append(f"{path} (orientation {orientation}; {'mask rotated to match' if mask else 'no mask'})")
+    if disagree:
+        raise ValueError(
+            f"{len(disagree)} {head} carry an EXIF orientation that their masks do not: {disagree[:MAX_LISTED]}. "
+            "anomalib reads images and masks as stored, ignoring EXIF, so a mask drawn on the upright view does not "
+            f"match its image (nothing has been {nothing_done} yet). Write upright copies of images and masks with "
+            f"`{FIX_IMAGES}`; if the masks were drawn on the stored pixels instead, drop the images' tags with "
+            f"`{FIX_IMAGES} --exif strip`."
+        )
+    logger.warning(
+        "%d %s carry an EXIF orientation and are used as stored (unrotated: anomalib ignores EXIF): %s. Images and "
+        "masks agree; to train on the upright view, write rotated copies with `%s`.",
+        len(notes),
+        head,
+        notes[:MAX_LISTED],
+        FIX_IMAGES,
+    )
 
 
 def check_dataset(dataset: object, split: str) -> None:
-    """Fail before training when a split is empty or holds unreadable files; nothing is lost, nothing is trained."""
+    """Fail before training when a split is empty or holds files anomalib would misread; nothing is lost or trained."""
     samples = getattr(dataset, "samples", None)
     if samples is None or "image_path" not in getattr(samples, "columns", ()):
         return
@@ -71,11 +161,55 @@ def check_dataset(dataset: object, split: str) -> None:
             f"The {split} set is empty: no images were found under {root}. Put normal images (.png/.jpg/...) in the "
             "training folder (MVTec layout: CATEGORY/train/good/; Folder: normal_dir), then run again."
         )
-    bad = unreadable_images(list(samples["image_path"]))
-    if bad:
+    masks = list(samples["mask_path"]) if "mask_path" in samples.columns else None
+    check_files(list(samples["image_path"]), split, masks)
+
+
+def dataloader_paths(dataloader: object) -> list[str]:
+    """The image files a dataloader will read: anomalib's ``PredictDataset`` or any dataset with ``samples``."""
+    dataset = getattr(dataloader, "dataset", None)
+    if hasattr(dataset, "image_filenames"):
+        return [str(p) for p in dataset.image_filenames]
+    samples = getattr(dataset, "samples", None)
+    if samples is not None and "image_path" in getattr(samples, "columns", ()):
+        return [str(p) for p in samples["image_path"]]
+    return []
+
+
+def mvtec_missing_masks(root: str | Path, category: str) -> list[str]:
+    """Anomalous test images of an MVTec-layout category without a ``ground_truth`` mask, and masks without image.
+
+    anomalib's builder pairs them by sorted position, so one missing file fails deep in pandas ("Must have equal len
+    keys and value when setting with an iterable"); this names the file instead.
+    """
+    from anomalib.data.datasets.image.mvtecad import IMG_EXTENSIONS
+
+    base = Path(root) / category
+    if not (base / "test").is_dir() or not (base / "ground_truth").is_dir():
+        return []
+    problems = []
+    for folder in sorted(p for p in (base / "test").iterdir() if p.is_dir() and p.name != "good"):
+        images = sorted(p for p in folder.iterdir() if p.suffix in IMG_EXTENSIONS)
+        gt = base / "ground_truth" / folder.name
+        masks = sorted(p for p in gt.iterdir() if p.suffix in IMG_EXTENSIONS) if gt.is_dir() else []
+        stems = {m.stem for m in masks}
+        problems += [f"{p} (no mask in {gt})" for p in images if p.stem not in stems and f"{p.stem}_mask" not in stems]
+        image_stems = {p.stem for p in images}
+        problems += [f"{m} (no image in {folder})" for m in masks if m.stem.removesuffix("_mask") not in image_stems]
+    return problems
+
+
+def check_mvtec_layout(datamodule: object) -> None:
+    """Name the anomalous test images without masks before anomalib's builder fails on them."""
+    root, category = getattr(datamodule, "root", None), getattr(datamodule, "category", None)
+    if not root or not category:
+        return
+    problems = mvtec_missing_masks(root, category)
+    if problems:
         raise ValueError(
-            f"{len(bad)} of {len(samples)} {split} image(s) cannot be read: {bad[:MAX_LISTED]}. Replace or delete "
-            "these files (nothing has been trained yet), then run again."
+            f"{len(problems)} file(s) of {Path(root) / category} have no partner in the MVTec layout: "
+            f"{problems[:MAX_LISTED]}. Each test/DEFECT/NAME image needs ground_truth/DEFECT/NAME_mask.png (or "
+            "NAME.png): add the missing masks, or move those images out of test/ (nothing has been trained yet)."
         )
 
 
@@ -84,3 +218,67 @@ def datamodule_splits(datamodule: object, stage: str | None) -> list[tuple[str, 
     names = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ()}.get(stage or "", ())
     splits = [(name, getattr(datamodule, f"{name}_data", None)) for name in names]
     return [(name, data) for name, data in splits if data is not None]
+
+
+CHECKPOINT_MODEL_KEY = "anomalib_kd_model"
+# checkpoints written before CHECKPOINT_MODEL_KEY existed: a weight only that model has
+MODEL_SIGNATURES = {"Adps": "model.psm.", "Dmdd": "model.decouple."}
+PRUNED_STAGE = ".feature_extractor.blocks."  # stages past the deepest layer, pruned since (they fed nothing)
+
+
+def checkpoint_model(checkpoint: dict[str, Any]) -> str | None:
+    """The plugin model that wrote ``checkpoint``, from its record or, for older files, its weights' names."""
+    if CHECKPOINT_MODEL_KEY in checkpoint:
+        return str(checkpoint[CHECKPOINT_MODEL_KEY])
+    keys = checkpoint.get("state_dict") or {}
+    return next((name for name, prefix in MODEL_SIGNATURES.items() if any(k.startswith(prefix) for k in keys)), None)
+
+
+SUMMARY_KEYS = ("backbone", "layers", "pre_trained")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0].lower() in 'aeiou' else 'a'} {word}"
+
+
+def _hparams_text(hparams: dict[str, Any], keys: Sequence[str] | None = None) -> str:
+    simple = (str, int, float, bool, list, tuple, type(None))
+    items = [(k, v) for k, v in hparams.items() if isinstance(v, simple) and (keys is None or k in keys)]
+    return ", ".join(f"{k}={v!r}" for k, v in items[:8]) or "none recorded"
+
+
+def check_checkpoint(checkpoint: dict[str, Any], module: Any) -> None:
+    """Say in one sentence which model a checkpoint holds, or which arguments differ, instead of a state_dict dump."""
+    name = type(module).__name__
+    saved_hp = dict(checkpoint.get("hyper_parameters") or {})
+    saved = checkpoint_model(checkpoint)
+    if saved is not None and saved != name:
+        raise ValueError(
+            f"This checkpoint holds {_a(saved)} model (saved with {_hparams_text(saved_hp, SUMMARY_KEYS)}), not "
+            f"{_a(name)} model: use `--model {saved}` (or {saved}.load_from_checkpoint)."
+        )
+    state = checkpoint.get("state_dict")
+    if state is None:
+        return
+    current = {k: v.shape for k, v in module.state_dict().items() if k.startswith("model.")}
+    stored = {k: v.shape for k, v in state.items() if k.startswith("model.")}
+    missing = [k for k in current if k not in stored]
+    unexpected = [k for k in stored if k not in current and PRUNED_STAGE not in k]
+    reshaped = [k for k in current if k in stored and tuple(stored[k]) != tuple(current[k])]
+    if not (missing or unexpected or reshaped):
+        return
+    if saved is None and len(missing) > len(current) // 2:
+        raise ValueError(
+            f"This checkpoint does not hold a {name} model: {len(missing)} of its {len(current)} weights are missing "
+            f"and it has others ({unexpected[:3]}). Give `--model` the model class it was trained with "
+            f"(saved hyper-parameters: {_hparams_text(saved_hp)})."
+        )
+    now = dict(getattr(module, "hparams", {}))
+    differ = [k for k in saved_hp if k in now and str(saved_hp[k]) != str(now[k])]
+    raise ValueError(
+        f"This {name} checkpoint was trained with other arguments than this {name} model "
+        f"({len(missing)} missing, {len(unexpected)} unexpected, {len(reshaped)} differently shaped weights, e.g. "
+        f"{(reshaped or missing or unexpected)[:2]}). Saved: {_hparams_text(saved_hp, differ)}; here: "
+        f"{_hparams_text(now, differ)}. Build the model with the saved arguments (e.g. `--model.backbone ...`, or "
+        "the run's config.yaml)."
+    )

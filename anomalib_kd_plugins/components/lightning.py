@@ -12,7 +12,17 @@ from anomalib.pre_processing import PreProcessor
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from .backbone import backbone_pre_processor
-from .checks import check_dataset, check_images, datamodule_splits, tracing
+from .checks import (
+    CHECKPOINT_MODEL_KEY,
+    check_checkpoint,
+    check_dataset,
+    check_files,
+    check_images,
+    check_mvtec_layout,
+    dataloader_paths,
+    datamodule_splits,
+    tracing,
+)
 from .synthesis import AnomalySynthesizer, find_normalize
 
 
@@ -45,6 +55,19 @@ class SyntheticAnomalyKDMixin:
         if size is not None and check is not None:
             check(*size)
 
+    def prepare_data(self) -> None:
+        """Before anomalib's dataset builder runs: name MVTec-layout test images without masks (it fails in pandas)."""
+        check_mvtec_layout(getattr(getattr(self, "_trainer", None), "datamodule", None))
+
+    def on_predict_start(self) -> None:
+        """Check every predict input before the first batch, as training checks its data: nothing is written yet."""
+        loaders = self.trainer.predict_dataloaders
+        for loader in loaders if isinstance(loaders, list | tuple) else [loaders]:
+            paths = dataloader_paths(loader)
+            if paths:
+                check_files(paths, "predict", nothing_done="predicted or written")
+        super().on_predict_start()
+
     def setup(self, stage: str | None = None) -> None:
         """Validate the image size and the stage's data, and hand the pre-processor's normalisation to the synthesis."""
         self.validate_input_size()
@@ -68,6 +91,7 @@ class SyntheticAnomalyKDMixin:
         They describe how to score, not what was learned: a checkpoint trained with ``PaperEvaluator`` must load into
         a model rebuilt with anomalib's default evaluator (``load_from_checkpoint``, ``anomalib export``) and back.
         """
+        check_checkpoint(checkpoint, self)
         state = checkpoint.get("state_dict")
         if state is not None:
             # stages past the deepest extracted layer are pruned now (components.backbone.prune_unused_stages);
@@ -81,6 +105,11 @@ class SyntheticAnomalyKDMixin:
             for key, value in own.items():
                 state.setdefault(key, value)
         super().on_load_checkpoint(checkpoint)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record which plugin model wrote the checkpoint, so loading it into another one says so in one sentence."""
+        checkpoint[CHECKPOINT_MODEL_KEY] = type(self).__name__
+        super().on_save_checkpoint(checkpoint)
 
     def forward(self, batch: torch.Tensor, *args, **kwargs) -> Any:
         """anomalib's forward (pre-processor → model → post-processor), refusing non-RGB or NaN/Inf input first.

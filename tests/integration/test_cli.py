@@ -69,6 +69,16 @@ def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, t
         _anomalib("test", model, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path)), tmp_path
     )
     assert test.returncode == 0, test.stderr[-4000:]
+    other = {"Adps": "Dmdd", "Dmdd": "Adps"}[model]
+    wrong = run_offline(
+        _anomalib("test", other, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path / "x")), tmp_path
+    )
+    message = " ".join(wrong.stderr.split())  # the traceback printer wraps long lines
+    assert wrong.returncode != 0
+    assert f"ValueError: This checkpoint holds {'an' if model == 'Adps' else 'a'} {model} model" in message, message[
+        -4000:
+    ]
+    assert f"use `--model {model}`" in message and "size mismatch" not in message
 
     images = tiny_root / "brick" / "test" / "scratch"
     pred_dir = tmp_path / "pred"
