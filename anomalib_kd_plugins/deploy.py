@@ -109,3 +109,51 @@ def map_agreement(reference: Any, other: Any, masks: Any | None = None) -> dict[
         result["pixel_auroc_reference"] = float(binary_auroc(torch.from_numpy(a), target))
         result["pixel_auroc_other"] = float(binary_auroc(torch.from_numpy(b), target))
     return result
+
+
+def export_openvino(
+    engine: Any, model: Any, export_root: str | Path, input_size: tuple[int, int], datamodule: Any = None
+) -> Path:
+    """Export through anomalib's ``Engine.export`` to OpenVINO IR: FP32, or INT8 when ``datamodule`` is given.
+
+    INT8 is anomalib's ``CompressionType.INT8_PTQ``: NNCF post-training quantization, calibrated on the datamodule's
+    validation images (what ``anomalib export --compression_type int8_ptq --data ...`` does). Fixed H×W, dynamic
+    batch; opset 18 is what torch's exporter emits anyway.
+    """
+    from anomalib.deploy import CompressionType, ExportType
+
+    compression = {"compression_type": CompressionType.INT8_PTQ, "datamodule": datamodule} if datamodule else {}
+    return Path(
+        engine.export(
+            model,
+            ExportType.OPENVINO,
+            export_root=export_root,
+            input_size=input_size,
+            onnx_kwargs={"opset_version": 18},
+            **compression,
+        )
+    )
+
+
+def deployed_metrics(compiled: Any, datamodule: Any, prefix: str) -> dict[str, float]:
+    """Pixel AP, PRO (FPR ≤ 0.3) and image AUROC of a compiled OpenVINO model on the datamodule's test set.
+
+    The same anomalib metric classes as ``PaperEvaluator``, on the exported graph's own outputs (its post-processor
+    included), so they compare with ``engine.test`` figures. Keys are ``prefix`` + the metric name.
+    """
+    import torch
+    from anomalib.metrics import AUPR, AUPRO, AUROC
+
+    metrics = [
+        AUPR(fields=["anomaly_map", "gt_mask"], prefix=f"{prefix}pixel_", strict=False),
+        AUPRO(fields=["anomaly_map", "gt_mask"], prefix=f"{prefix}pixel_", strict=False, fpr_limit=0.3),
+        AUROC(fields=["pred_score", "gt_label"], prefix=f"{prefix}image_"),
+    ]
+    for batch in datamodule.test_dataloader():
+        out = openvino_outputs(compiled, batch.image)
+        scores = torch.from_numpy(out["pred_score"]).reshape(-1)
+        maps = torch.from_numpy(out["anomaly_map"]).reshape(len(scores), *batch.image.shape[-2:])
+        batch = batch.update(pred_score=scores, anomaly_map=maps)
+        for metric in metrics:
+            metric.update(batch)
+    return {metric.name: float(metric.compute()) for metric in metrics}

@@ -14,6 +14,7 @@ from lightning.pytorch.utilities.types import STEP_OUTPUT
 from .backbone import backbone_pre_processor
 from .checks import (
     CHECKPOINT_MODEL_KEY,
+    STALE_KEYS,
     check_checkpoint,
     check_dataset,
     check_files,
@@ -86,7 +87,7 @@ class SyntheticAnomalyKDMixin:
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Match the evaluator's metric buffers (AUPRO's ``fpr_limit``) to this instance's evaluator.
 
-        Also drops the weights of extractor stages that this version prunes (they never reached an output).
+        Also drops what older checkpoints saved and this version no longer holds (pruned stages, the Gaussian kernel).
 
         They describe how to score, not what was learned: a checkpoint trained with ``PaperEvaluator`` must load into
         a model rebuilt with anomalib's default evaluator (``load_from_checkpoint``, ``anomalib export``) and back.
@@ -94,10 +95,10 @@ class SyntheticAnomalyKDMixin:
         check_checkpoint(checkpoint, self)
         state = checkpoint.get("state_dict")
         if state is not None:
-            # stages past the deepest extracted layer are pruned now (components.backbone.prune_unused_stages);
-            # checkpoints written before that still hold their weights, which fed nothing
+            # older checkpoints hold weights this version no longer has (checks.STALE_KEYS): pruned extractor
+            # stages (components.backbone.prune_unused_stages), which fed nothing, and the derived Gaussian kernel
             current = self.state_dict()
-            for key in [k for k in state if ".feature_extractor.blocks." in k and k not in current]:
+            for key in [k for k in state if any(s in k for s in STALE_KEYS) and k not in current]:
                 del state[key]
             own = {k: v for k, v in current.items() if k.startswith("evaluator.")}
             for key in [k for k in state if k.startswith("evaluator.") and k not in own]:

@@ -122,6 +122,15 @@ def test_gaussian_smoothing_and_scores() -> None:
     assert amap.shape == (1, 1, 21, 21)
     assert amap[0, 0].argmax().item() == 10 * 21 + 10  # peak stays in place
     assert score.item() == pytest.approx(amap.max().item())
+    # the separable filter is anomalib's 2-D GaussianBlur2d (same kernel size, reflect padding), run in two passes
+    from anomalib.models.components import GaussianBlur2d
+
+    maps = torch.rand(3, 1, 128, 96)
+    for sigma in (2.0, 4.0):
+        size = 2 * int(4.0 * sigma + 0.5) + 1
+        reference = GaussianBlur2d(kernel_size=(size, size), sigma=(sigma, sigma), channels=1)(maps)
+        assert (AnomalyMapGenerator(sigma).smoother(maps) - reference).abs().max() < 1e-5
+    assert torch.equal(AnomalyMapGenerator(0.0).smoother(maps), maps)  # σ = 0: no smoothing
     x = torch.tensor([[1.0, 5.0, 3.0, 2.0]])
     assert max_score(x).item() == 5.0
     assert top_k_mean_score(x, 2).item() == 4.0
