@@ -10,7 +10,9 @@ teacher's feature extractor alone on pre-processed images. Weights are random (t
 PatchCore memory bank is the size a 60-image training set gives at 128² (10 % coreset), filled at random.
 
 Prints one markdown table: median ms per part over ``--iters`` calls after warm-up, its share of the model's total,
-and each model's total as a multiple of the floor measured in the same run. A measurement, not a test.
+and each model's total as a multiple of the floor measured in the same run. The calls run in interleaved rounds
+(floor, model, model, ..., repeated), so drift of this shared machine hits all of them alike. A measurement, not a
+test.
 """
 
 from __future__ import annotations
@@ -98,51 +100,61 @@ def median_ms(samples: list[float]) -> float:
     return 1000 * statistics.median(samples)
 
 
-def profile(preset: str, size: int, batch: int, iters: int) -> tuple[float, dict[str, float]]:
-    """(total ms, {part: ms}) for one model, size and batch; parts include pre/post-processing and glue."""
-    model = build(preset, size)
-    images = torch.rand(batch, 3, size, size)
-    parts = PARTS[type(model).__name__]
-    timer = PartTimer(model.model, parts)
-    totals, per_part, pre_post = [], defaultdict(list), defaultdict(list)
-    with torch.inference_mode():
-        for i in range(iters + 3):
-            timer.take()
-            start = time.perf_counter()
-            t0 = time.perf_counter()
-            x = model.pre_processor(images) if callable(model.pre_processor) else images
-            t1 = time.perf_counter()
-            out = model.model(x)
-            t2 = time.perf_counter()
-            model.post_processor(out) if callable(model.post_processor) else out
-            end = time.perf_counter()
-            if i < 3:  # warm-up
-                continue
-            totals.append(end - start)
-            hooked = timer.take()
-            for name in parts:
-                per_part[name].append(hooked.get(name, 0.0))
-            per_part["glue"].append((t2 - t1) - sum(hooked.values()))
-            pre_post["pre-processing"].append(t1 - t0)
-            pre_post["post-processing"].append(end - t2)
-    result = {"pre-processing": median_ms(pre_post["pre-processing"])}
-    result.update({LABELS.get(n, n): median_ms(v) for n, v in per_part.items()})
-    result["post-processing"] = median_ms(pre_post["post-processing"])
-    return median_ms(totals), result
+class ModelProfile:
+    """One model's samples: total ms per call and per part (pre/post-processing and glue included)."""
+
+    def __init__(self, preset: str, size: int, batch: int) -> None:
+        self.model = build(preset, size)
+        self.images = torch.rand(batch, 3, size, size)
+        self.parts = PARTS[type(self.model).__name__]
+        self.timer = PartTimer(self.model.model, self.parts)
+        self.totals: list[float] = []
+        self.samples: dict[str, list[float]] = defaultdict(list)
+
+    def run(self, calls: int) -> None:
+        """``calls`` timed calls of pre-processor → torch model → post-processor."""
+        model = self.model
+        with torch.inference_mode():
+            for _ in range(calls):
+                self.timer.take()
+                t0 = time.perf_counter()
+                x = model.pre_processor(self.images)
+                t1 = time.perf_counter()
+                out = model.model(x)
+                t2 = time.perf_counter()
+                model.post_processor(out)
+                t3 = time.perf_counter()
+                hooked = self.timer.take()
+                self.totals.append(t3 - t0)
+                self.samples["pre-processing"].append(t1 - t0)
+                for name in self.parts:
+                    self.samples[LABELS.get(name, name)].append(hooked.get(name, 0.0))
+                self.samples["glue"].append((t2 - t1) - sum(hooked.values()))
+                self.samples["post-processing"].append(t3 - t2)
+
+    def result(self) -> tuple[float, dict[str, float]]:
+        """(median total ms, {part: median ms})."""
+        return median_ms(self.totals), {name: median_ms(v) for name, v in self.samples.items()}
 
 
-def floor(size: int, batch: int, iters: int) -> float:
-    """ms of the lite0 teacher's feature extractor alone (the CPU presets' teacher), pre-processed input."""
-    model = build("adps_cpu", size).model.teacher
-    x = torch.rand(batch, 3, size, size)
-    samples = []
-    with torch.inference_mode():
-        for i in range(iters + 3):
-            start = time.perf_counter()
-            model(x)
-            if i >= 3:
-                samples.append(time.perf_counter() - start)
-    return median_ms(samples)
+class FloorProfile:
+    """The CPU presets' lite0 teacher features alone, built as the models build it (``bench.measure``)."""
+
+    def __init__(self, size: int, batch: int) -> None:
+        from anomalib_kd_plugins.components.backbone import build_feature_extractor
+        from anomalib_kd_plugins.presets import PRESETS
+
+        args = PRESETS["adps_cpu"]["init_args"]
+        self.teacher = build_feature_extractor(args["backbone"], args["layers"], False, requires_grad=False).eval()
+        self.images = torch.rand(batch, 3, size, size)
+        self.totals: list[float] = []
+
+    def run(self, calls: int) -> None:
+        with torch.inference_mode():
+            for _ in range(calls):
+                start = time.perf_counter()
+                self.teacher(self.images)
+                self.totals.append(time.perf_counter() - start)
 
 
 def main() -> None:
@@ -150,21 +162,32 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--models", nargs="+", default=list(MODELS))
-    parser.add_argument("--iters", type=int, default=30)
+    parser.add_argument("--iters", type=int, default=40, help="timed calls per model (after 3 warm-up calls)")
+    parser.add_argument("--rounds", type=int, default=5, help="the calls are spread over rounds, models interleaved")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.iters} calls\n")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.iters} calls per model\n")
     print("| size | batch | model | part | ms | % of model | × teacher floor |")
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes:
         for batch in args.batches:
-            base = floor(size, batch, args.iters)
+            floor = FloorProfile(size, batch)
+            models = {preset: ModelProfile(preset, size, batch) for preset in args.models}
+            for profile in (floor, *models.values()):
+                profile.run(3)  # warm-up, then forget it
+                profile.totals.clear()
+                getattr(profile, "samples", {}).clear()
+            # interleaved rounds: a slow spell of the machine hits every model alike, so the ratios hold
+            for _ in range(args.rounds):
+                for profile in (floor, *models.values()):
+                    profile.run(max(1, args.iters // args.rounds))
+            base = median_ms(floor.totals)
             print(f"| {size} | {batch} | teacher features (floor) | all | {base:.1f} | | 1.00 |")
-            for preset in args.models:
-                total, parts = profile(preset, size, batch, args.iters)
+            for preset, profile in models.items():
+                total, parts = profile.result()
                 print(f"| {size} | {batch} | {preset} | **total** | **{total:.1f}** | 100 | **{total / base:.2f}** |")
                 for part, ms in parts.items():
                     print(f"| | | | {part} | {ms:.1f} | {100 * ms / total:.0f} | {ms / base:.2f} |")

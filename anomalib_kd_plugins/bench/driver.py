@@ -52,7 +52,14 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
         "Patchcore.normalization=imagenet (init args; normalization, image_size, train_batch_size and max_epochs "
         "set the recipe itself); VALUE is read as JSON when it parses, else as a string",
     )
-    p.add_argument("--backends", nargs="+", default=["torch"], choices=("torch", "openvino"))
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        default=["torch"],
+        choices=("torch", "openvino", "openvino-int8"),
+        help="openvino: export (FP32 IR) and time it once per model; openvino-int8: also anomalib's int8_ptq export "
+        "(NNCF, calibrated on each category's validation images), timed, and both graphs scored on every test set",
+    )
     p.add_argument(
         "--ov-precision",
         choices=OPENVINO_PRECISIONS,

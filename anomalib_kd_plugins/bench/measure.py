@@ -53,6 +53,23 @@ def torch_timings(model: Any, images: Any, repeats: int) -> dict[str, float]:
     return {"latency_ms_b1": 1000 * b1, "throughput_ips_b8": len(batch8) / b8}
 
 
+def teacher_floor_ms(preset: dict[str, Any], images: Any, repeats: int, batch: int = 1) -> float:
+    """Eager ms per call of the preset's teacher alone: its backbone's features at its layers, as built for the models
+    (pruned after the deepest layer; random weights, the time does not depend on them), on ``batch`` images at the
+    preset's size. The floor of any distillation model."""
+    import torch
+    import torch.nn.functional as F
+
+    from anomalib_kd_plugins.components.backbone import build_feature_extractor
+
+    args = preset["init_args"]
+    teacher = build_feature_extractor(args["backbone"], args["layers"], pre_trained=False, requires_grad=False).eval()
+    size = preset["image_size"]
+    x = F.interpolate(_batch(images, batch), size=(size, size), mode="bilinear")
+    with torch.inference_mode():
+        return 1000 * median_seconds(lambda: teacher(x), repeats)
+
+
 def openvino_timings(xml_path: str, images: Any, repeats: int, precision: str = "default") -> dict[str, Any]:
     """OpenVINO (CPU plugin) latency and throughput of an exported model on the same images as the torch timing.
 

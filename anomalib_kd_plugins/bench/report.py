@@ -8,7 +8,18 @@ from typing import Any
 from .suites import NEEDS_WEIGHTS
 from .worker import METRICS
 
-SPEED = ("fit_s", "latency_ms_b1", "throughput_ips_b8", "ov_latency_ms_b1", "ov_throughput_ips_b8")
+SPEED = (
+    "fit_s",
+    "floor_ms_b1",
+    "latency_ms_b1",
+    "throughput_ips_b8",
+    "ov_latency_ms_b1",
+    "ov_throughput_ips_b8",
+    "int8_latency_ms_b1",
+    "int8_throughput_ips_b8",
+)
+# quality of the exported graphs (``--backends openvino-int8``): OpenVINO FP32 and INT8, f32 pinned for float layers
+DEPLOYED = tuple(f"{kind}_{m}" for kind in ("ov", "int8") for m in ("pixel_AUPR", "pixel_AUPRO", "image_AUROC"))
 SIZE = ("peak_rss_mb", "params_m", "state_mb")
 # OpenVINO's inference precision (f32, bf16): the CPU plugin picks bf16 by default where the CPU supports it
 PRECISION = "ov_precision"
@@ -25,6 +36,7 @@ COLUMNS = (
     *SPEED,
     PRECISION,
     *SIZE,
+    *DEPLOYED,
 )
 LABELS = {
     "image_AUROC": "img AUROC",
@@ -38,6 +50,9 @@ LABELS = {
     "throughput_ips_b8": "img/s b8",
     "ov_latency_ms_b1": "OV ms/img b1",
     "ov_throughput_ips_b8": "OV img/s b8",
+    "int8_latency_ms_b1": "INT8 ms/img b1",
+    "int8_throughput_ips_b8": "INT8 img/s b8",
+    "floor_ms_b1": "teacher ms b1",
     PRECISION: "OV precision",
     "peak_rss_mb": "peak RSS MiB",
     "params_m": "params M",
@@ -59,7 +74,7 @@ def frame(rows: list[dict[str, Any]]) -> Any:
         df["note"] = ""
     df["note"] = df["note"].fillna("")
     df["seed"] = pd.to_numeric(df["seed"], errors="coerce").fillna(0).astype(int)
-    numeric = [c for c in (*METRICS, *SPEED, *SIZE) if c in df]
+    numeric = [c for c in (*METRICS, *SPEED, *SIZE, *DEPLOYED) if c in df]
     df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce")
     means = []
     for (model, seed), group in df.groupby(["model", "seed"], sort=False):
@@ -80,13 +95,13 @@ def write_csv(df: Any, path: Path) -> Path:
 
 def _cell(row: Any, col: str, std: Any = None) -> str:
     value = row[col]
-    if col in METRICS and NEEDS_WEIGHTS in str(row["note"]):
+    if (col in METRICS or col in DEPLOYED) and NEEDS_WEIGHTS in str(row["note"]):
         return NEEDS_WEIGHTS
     if value != value or value is None:  # NaN
         return "–"
     if isinstance(value, str):
         return value
-    if col in METRICS:
+    if col in METRICS or col in DEPLOYED:
         spread = std[col] if std is not None else float("nan")
         return f"{value:.3f}" + (f" ± {spread:.3f}" if spread == spread else "")
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
@@ -121,11 +136,32 @@ def markdown(df: Any, baseline: str | None = "Patchcore") -> str:
     if base is not None:
         head += [f"{label} ×{baseline}" for _, label in ratio_cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    floor = means["floor_ms_b1"].notna().any()
+    if floor:  # the model's own teacher features, timed in the same process: the floor of any KD model
+        head.insert(len(head) - (len(ratio_cols) if base is not None else 0), "latency ×teacher")
+        lines[0], lines[1] = "| " + " | ".join(head) + " |", "|" + "---|" * len(head)
     for model, (row, std) in summary.items():
         cells = [str(model), str(row["backbone"]), *[_cell(row, c, std) for c in cols]]
+        if floor:
+            cells.append(f"{row['latency_ms_b1'] / row['floor_ms_b1']:.2f}")
         if base is not None:
             cells += [f"{row[c] / base[0][c]:.2f}" for c, _ in ratio_cols]
         lines.append("| " + " | ".join(cells) + " |")
+    if means["int8_pixel_AUPR"].notna().any():
+        lines += ["", "Exported graphs on the test sets (OpenVINO, f32 for float layers), mean over categories:", ""]
+        lines += [
+            "| model | FP32 pix AP | INT8 pix AP | FP32 PRO | INT8 PRO | FP32 img AUROC | INT8 img AUROC | "
+            "INT8 speed-up b1 |",
+            "|" + "---|" * 8,
+        ]
+        for model, (row, std) in summary.items():
+            pairs = [
+                _cell(row, f"{kind}_{m}", std)
+                for m in ("pixel_AUPR", "pixel_AUPRO", "image_AUROC")
+                for kind in ("ov", "int8")
+            ]
+            speedup = row["ov_latency_ms_b1"] / row["int8_latency_ms_b1"]
+            lines.append(f"| {model} | " + " | ".join(pairs) + f" | {speedup:.2f} |")
     per_cat = df[df["category"] != "mean"]
     cats = list(dict.fromkeys(per_cat["category"]))
     spread = " (mean ± std over seeds " + ", ".join(map(str, seeds)) + ")" if len(seeds) > 1 else ""

@@ -29,24 +29,39 @@ def _test_images(datamodule: Any, count: int = 8) -> Any:
     return batch.image[:count].contiguous()
 
 
-def _openvino(engine: Any, model: Any, images: Any, export_root: Path, repeats: int, precision: str) -> dict[str, Any]:
-    """Export to OpenVINO through anomalib and time it at ``precision``; a missing ``export`` extra is reported."""
+def _openvino(
+    engine: Any, model: Any, datamodule: Any, images: Any, workdir: Path, spec: dict[str, Any], first: bool
+) -> dict[str, Any]:
+    """Export to OpenVINO through anomalib (FP32, and INT8 with ``openvino-int8``), time on the first category and
+    score both graphs on every test set (INT8 only); a missing ``export`` extra is reported."""
     try:
         import openvino  # noqa: F401
     except ImportError:
         return {"note": "openvino: install the export extra"}
-    from anomalib.deploy import ExportType
+    from anomalib_kd_plugins.deploy import compile_openvino, deployed_metrics, export_openvino
 
     from .measure import openvino_timings
 
-    xml = engine.export(  # fixed H×W, dynamic batch; opset 18 is what torch's exporter emits anyway
-        model,
-        ExportType.OPENVINO,
-        export_root=export_root,
-        input_size=tuple(images.shape[-2:]),
-        onnx_kwargs={"opset_version": 18},
-    )
-    return openvino_timings(str(xml), images, repeats, precision)
+    int8 = "openvino-int8" in spec["backends"]
+    if not (int8 or first):
+        return {}
+    row: dict[str, Any] = {}
+    size, precision = tuple(images.shape[-2:]), spec["ov_precision"]
+    fp32_xml = export_openvino(engine, model, workdir / "export", size)
+    if first:  # latency does not depend on the category: time once
+        say(f"{spec['model']}: timing OpenVINO (inference precision: {precision})")
+        row.update(openvino_timings(str(fp32_xml), images, spec["repeats"], precision))
+        say(f"{spec['model']}: OpenVINO ran in {row.get('ov_precision', '?')}")
+    if int8:
+        say(f"{spec['model']}: INT8 post-training quantization (NNCF) and scoring both graphs")
+        int8_xml = export_openvino(engine, model, workdir / "export_int8", size, datamodule=datamodule)
+        if first:
+            timings = openvino_timings(str(int8_xml), images, spec["repeats"], precision)
+            row.update({k.replace("ov_", "int8_", 1): v for k, v in timings.items() if k != "ov_precision"})
+        if spec["quality"]:
+            row.update(deployed_metrics(compile_openvino(fp32_xml, "f32"), datamodule, "ov_"))
+            row.update(deployed_metrics(compile_openvino(int8_xml, "f32"), datamodule, "int8_"))
+    return row
 
 
 def _unclamped_normalize(preds: Any, norm_min: Any, norm_max: Any, threshold: Any) -> Any:
@@ -120,7 +135,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
     from anomalib_kd_plugins.presets import fit_and_test_datamodule
 
-    from .measure import model_size, peak_rss_mb, torch_timings
+    from .measure import model_size, peak_rss_mb, teacher_floor_ms, torch_timings
     from .suites import NEEDS_WEIGHTS, Suite
 
     preset, name = spec["preset"], spec["model"]
@@ -162,13 +177,11 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             **raw,
             "fit_s": metrics["fit_s"],
             **torch_timings(model, images, spec["repeats"]),
+            "floor_ms_b1": teacher_floor_ms(preset, images, spec["repeats"]),
             **model_size(model),
         }
-        if "openvino" in spec["backends"] and i == 1:  # latency does not depend on the category: time once
-            precision = spec["ov_precision"]
-            say(f"{name}: exporting to OpenVINO and timing it (inference precision: {precision})")
-            row.update(_openvino(engine, model, images, workdir / "export", spec["repeats"], precision))
-            say(f"{name}: OpenVINO ran in {row.get('ov_precision', '?')}")
+        if {"openvino", "openvino-int8"} & set(spec["backends"]):
+            row.update(_openvino(engine, model, datamodule, images, workdir, spec, first=i == 1))
         if not quality:
             row["note"] = NEEDS_WEIGHTS
         rows.append(row)

@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Sequence
 
 import timm
+import torch
 from anomalib.models.components import TimmFeatureExtractor
 from anomalib.pre_processing import PreProcessor
 from torch import nn
@@ -125,3 +126,24 @@ def feature_info(extractor: TimmFeatureExtractor) -> tuple[list[int], list[int]]
     """Return (channels, strides) of the extracted layers, read from timm's ``feature_info``."""
     info = extractor.feature_extractor.feature_info
     return list(info.channels()), list(info.reduction())
+
+
+def to_inference_layout(images: torch.Tensor) -> torch.Tensor:
+    """Images in channels_last, the layout :class:`InferenceLayoutMixin` gives the weights in eval mode."""
+    return images.contiguous(memory_format=torch.channels_last)
+
+
+class InferenceLayoutMixin:
+    """Eval mode runs in channels_last (weights and inputs), train mode in the default contiguous layout.
+
+    channels_last is oneDNN's faster convolution layout on CPU: with the separable smoothing it took Adps from 29.6
+    to 23.6 ms per 128² image (``benchmarks/inference_profile.py``), maps within 1e-7. Training keeps the contiguous
+    layout, because other convolution kernels round differently and a seeded fit would drift from the figures the
+    README reproduces (measured: up to 0.04 pixel AP on one category after 10 epochs).
+    """
+
+    def train(self, mode: bool = True):
+        """Switch mode, and the 4-D weights' layout with it."""
+        super().train(mode)  # type: ignore[misc]
+        layout = torch.contiguous_format if mode else torch.channels_last
+        return self.to(memory_format=layout)  # type: ignore[attr-defined]

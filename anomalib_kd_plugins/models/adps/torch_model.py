@@ -10,7 +10,12 @@ import torch.nn.functional as F
 from anomalib.data import InferenceBatch
 from torch import nn
 
-from anomalib_kd_plugins.components.backbone import build_feature_extractor, feature_info
+from anomalib_kd_plugins.components.backbone import (
+    InferenceLayoutMixin,
+    build_feature_extractor,
+    feature_info,
+    to_inference_layout,
+)
 from anomalib_kd_plugins.components.blocks import UpBlock
 from anomalib_kd_plugins.components.patches import merge_patches, split_patches
 
@@ -63,7 +68,7 @@ class PostSegmentationModule(nn.Module):
         return self.head(x)
 
 
-class AdpsModel(nn.Module):
+class AdpsModel(InferenceLayoutMixin, nn.Module):
     """Teacher on the whole image, student on its k×k patches (§1.1), WMB fusion, PSM segmentation, Algorithm 1.
 
     Train mode returns ``(logits, cos_maps)`` for the loss; eval mode ``InferenceBatch(pred_score, anomaly_map)``.
@@ -91,7 +96,6 @@ class AdpsModel(nn.Module):
         self.channels, self.strides = feature_info(self.teacher)
         self.psm = PostSegmentationModule(self.channels, self.strides, psm_min_channels)
         self.anomaly_map_generator = AnomalyMapGenerator(sigma)
-        self.to(memory_format=torch.channels_last)  # oneDNN's faster conv layout on CPU (same values)
 
     @property
     def size_multiple(self) -> int:
@@ -131,7 +135,8 @@ class AdpsModel(nn.Module):
         """Algorithm 1. Train: (logits, cos maps W_i). Eval: InferenceBatch(pred_score, anomaly_map)."""
         if not torch.compiler.is_compiling():
             self.check_input_size(images.shape[-2], images.shape[-1])
-        images = images.contiguous(memory_format=torch.channels_last)
+        if not self.training:
+            images = to_inference_layout(images)
         teacher, student = self.teacher_student_features(images)
         cos_maps, weighted = weight_mask_block(teacher, student, detach=self.detach_wmb)
         logits = self.psm(weighted)

@@ -13,7 +13,13 @@ from anomalib.data import InferenceBatch
 from torch import nn
 
 from anomalib_kd_plugins.components.attention import MultiPerceptionHead
-from anomalib_kd_plugins.components.backbone import build_feature_extractor, check_backbone_name, feature_info
+from anomalib_kd_plugins.components.backbone import (
+    InferenceLayoutMixin,
+    build_feature_extractor,
+    check_backbone_name,
+    feature_info,
+    to_inference_layout,
+)
 from anomalib_kd_plugins.components.blocks import DecoupleHead, make_res_layer
 
 from .anomaly_map import AnomalyMapGenerator
@@ -89,7 +95,7 @@ class SegmentationNetwork(nn.Module):
         return self.head(self.body(self.fuse_inputs(features)))
 
 
-class DmddModel(nn.Module):
+class DmddModel(InferenceLayoutMixin, nn.Module):
     """Teacher T, student encoder–decoder with decoupling heads, segmentation network.
 
     Train mode returns ``(features, seg_logits)``; eval mode returns ``InferenceBatch(pred_score, anomaly_map)``.
@@ -118,7 +124,6 @@ class DmddModel(nn.Module):
         self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels)
         self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates, aspp)
         self.anomaly_map_generator = AnomalyMapGenerator(score_top_k)
-        self.to(memory_format=torch.channels_last)  # oneDNN's faster conv layout on CPU (same values)
 
     def student_modules(self) -> list[nn.Module]:
         """The modules trained by the distillation phase."""
@@ -158,7 +163,8 @@ class DmddModel(nn.Module):
         """Train: (features, seg logits). Eval: InferenceBatch with the segmentation map and top-k score."""
         if not torch.compiler.is_compiling():
             self.check_input_size(images.shape[-2], images.shape[-1])
-        images = images.contiguous(memory_format=torch.channels_last)
+        if not self.training:
+            images = to_inference_layout(images)
         features = self.features(images)
         logits = self.segmentation(features)
         if self.training:
