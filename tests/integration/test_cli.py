@@ -96,6 +96,14 @@ def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, t
     xml = list(export_dir.rglob("openvino/model.xml"))
     assert len(xml) == 1 and xml[0].with_suffix(".bin").stat().st_size > 10_000
 
+    # INT8 post-training quantization (NNCF), calibrated on the datamodule given with --data
+    int8_dir = tmp_path / "int8"
+    int8_args = [*ov_args[:-1], str(int8_dir), "--compression_type", "int8_ptq", *_data_args(tiny_root)]
+    int8 = run_offline(_anomalib("export", model, *ckpt, *int8_args), tmp_path)
+    assert int8.returncode == 0, int8.stderr[-4000:]
+    quantized = list(int8_dir.rglob("openvino/model.xml"))
+    assert len(quantized) == 1 and "FakeQuantize" in quantized[0].read_text()
+
 
 def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> None:
     proc = run_offline(
