@@ -38,26 +38,24 @@ def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> floa
     return statistics.median(times)
 
 
-def torch_timings(model: Any, images: Any, repeats: int) -> dict[str, float]:
-    """Eager torch latency (ms/image at batch 1) and throughput (images/s at batch 8) of the full module.
+def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int, rounds: int = 5) -> dict[str, float]:
+    """Median seconds of each function, timed in interleaved rounds so that a slow spell of the machine hits all."""
+    for fn in fns.values():
+        fn(), fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(max(1, repeats // rounds)):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
-    ``model(images)`` is what the exported graph computes too: pre-processor → network → post-processor.
-    """
-    import torch
 
-    model.eval()
-    batch8 = _batch(images, 8)
-    with torch.inference_mode():
-        b1 = median_seconds(lambda: model(images[:1]), repeats)
-        b8 = median_seconds(lambda: model(batch8), max(1, repeats // 4))
-    return {"latency_ms_b1": 1000 * b1, "throughput_ips_b8": len(batch8) / b8}
-
-
-def teacher_floor_ms(preset: dict[str, Any], images: Any, repeats: int, batch: int = 1) -> float:
-    """Eager ms per call of the preset's teacher alone: its backbone's features at its layers, as built for the models
-    (pruned after the deepest layer; random weights, the time does not depend on them), on ``batch`` images at the
-    preset's size. The floor of any distillation model."""
-    import torch
+def teacher_forward(preset: dict[str, Any], images: Any) -> Callable[[], Any]:
+    """One batch-1 forward of the preset's teacher alone: its backbone's features at its layers, built as the models
+    build it (pruned after the deepest layer; random weights: the time does not depend on them), at the preset's
+    image size. The floor of any distillation model."""
     import torch.nn.functional as F
 
     from anomalib_kd_plugins.components.backbone import build_feature_extractor
@@ -65,9 +63,30 @@ def teacher_floor_ms(preset: dict[str, Any], images: Any, repeats: int, batch: i
     args = preset["init_args"]
     teacher = build_feature_extractor(args["backbone"], args["layers"], pre_trained=False, requires_grad=False).eval()
     size = preset["image_size"]
-    x = F.interpolate(_batch(images, batch), size=(size, size), mode="bilinear")
+    x = F.interpolate(images[:1], size=(size, size), mode="bilinear")
+    return lambda: teacher(x)
+
+
+def torch_timings(model: Any, images: Any, repeats: int, preset: dict[str, Any] | None = None) -> dict[str, float]:
+    """Eager torch latency (ms/image at batch 1) and throughput (images/s at batch 8) of the full module.
+
+    ``model(images)`` is what the exported graph computes too: pre-processor → network → post-processor. With
+    ``preset``, its teacher alone is timed too, interleaved with the batch-1 calls (``floor_ms_b1``).
+    """
+    import torch
+
+    model.eval()
+    batch8 = _batch(images, 8)
     with torch.inference_mode():
-        return 1000 * median_seconds(lambda: teacher(x), repeats)
+        fns = {"model": lambda: model(images[:1])}
+        if preset is not None:
+            fns["floor"] = teacher_forward(preset, images)
+        b1 = interleaved_medians(fns, repeats)
+        b8 = median_seconds(lambda: model(batch8), max(1, repeats // 4))
+    out = {"latency_ms_b1": 1000 * b1["model"], "throughput_ips_b8": len(batch8) / b8}
+    if preset is not None:
+        out["floor_ms_b1"] = 1000 * b1["floor"]
+    return out
 
 
 def openvino_timings(xml_path: str, images: Any, repeats: int, precision: str = "default") -> dict[str, Any]:

@@ -135,7 +135,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
     from anomalib_kd_plugins.presets import fit_and_test_datamodule
 
-    from .measure import model_size, peak_rss_mb, teacher_floor_ms, torch_timings
+    from .measure import model_size, peak_rss_mb, torch_timings
     from .suites import NEEDS_WEIGHTS, Suite
 
     preset, name = spec["preset"], spec["model"]
@@ -176,8 +176,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             **({m: metrics.get(m) for m in METRICS} if quality else {}),
             **raw,
             "fit_s": metrics["fit_s"],
-            **torch_timings(model, images, spec["repeats"]),
-            "floor_ms_b1": teacher_floor_ms(preset, images, spec["repeats"]),
+            **torch_timings(model, images, spec["repeats"], preset),
             **model_size(model),
         }
         if {"openvino", "openvino-int8"} & set(spec["backends"]):

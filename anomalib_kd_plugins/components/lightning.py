@@ -172,7 +172,7 @@ class SyntheticAnomalyKDMixin:
         if datamodule is None:
             raise ValueError(
                 "INT8 post-training quantization calibrates on images: pass a datamodule (`anomalib export ... "
-                "--compression_type int8_ptq --data MVTecAD --data.root ... --data.category ...`)."
+                "--compression_type INT8_PTQ --data MVTecAD --data.root ... --data.category ...`)."
             )
         datamodule.setup("fit")
         if model.input(0).partial_shape[0].is_static:

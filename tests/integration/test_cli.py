@@ -98,7 +98,7 @@ def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, t
 
     # INT8 post-training quantization (NNCF), calibrated on the datamodule given with --data
     int8_dir = tmp_path / "int8"
-    int8_args = [*ov_args[:-1], str(int8_dir), "--compression_type", "int8_ptq", *_data_args(tiny_root)]
+    int8_args = [*ov_args[:-1], str(int8_dir), "--compression_type", "INT8_PTQ", *_data_args(tiny_root)]
     int8 = run_offline(_anomalib("export", model, *ckpt, *int8_args), tmp_path)
     assert int8.returncode == 0, int8.stderr[-4000:]
     quantized = list(int8_dir.rglob("openvino/model.xml"))
