@@ -117,7 +117,7 @@ def export_openvino(
     """Export through anomalib's ``Engine.export`` to OpenVINO IR: FP32, or INT8 when ``datamodule`` is given.
 
     INT8 is anomalib's ``CompressionType.INT8_PTQ``: NNCF post-training quantization, calibrated on the datamodule's
-    validation images (what ``anomalib export --compression_type int8_ptq --data ...`` does). Fixed H×W, dynamic
+    validation images (what ``anomalib export --compression_type INT8_PTQ --data ...`` does). Fixed H×W, dynamic
     batch; opset 18 is what torch's exporter emits anyway.
     """
     from anomalib.deploy import CompressionType, ExportType
@@ -138,17 +138,15 @@ def export_openvino(
 def deployed_metrics(compiled: Any, datamodule: Any, prefix: str) -> dict[str, float]:
     """Pixel AP, PRO (FPR ≤ 0.3) and image AUROC of a compiled OpenVINO model on the datamodule's test set.
 
-    The same anomalib metric classes as ``PaperEvaluator``, on the exported graph's own outputs (its post-processor
-    included), so they compare with ``engine.test`` figures. Keys are ``prefix`` + the metric name.
+    ``PaperEvaluator``'s own metrics, on the exported graph's outputs (its post-processor included), so they compare
+    with ``engine.test`` figures. Keys are ``prefix`` + the metric name.
     """
     import torch
-    from anomalib.metrics import AUPR, AUPRO, AUROC
 
-    metrics = [
-        AUPR(fields=["anomaly_map", "gt_mask"], prefix=f"{prefix}pixel_", strict=False),
-        AUPRO(fields=["anomaly_map", "gt_mask"], prefix=f"{prefix}pixel_", strict=False, fpr_limit=0.3),
-        AUROC(fields=["pred_score", "gt_label"], prefix=f"{prefix}image_"),
-    ]
+    from anomalib_kd_plugins.components.evaluator import PaperEvaluator
+
+    names = ("pixel_AUPR", "pixel_AUPRO", "image_AUROC")
+    metrics = [metric for metric in PaperEvaluator().test_metrics if metric.name in names]
     for batch in datamodule.test_dataloader():
         out = openvino_outputs(compiled, batch.image)
         scores = torch.from_numpy(out["pred_score"]).reshape(-1)
@@ -156,7 +154,7 @@ def deployed_metrics(compiled: Any, datamodule: Any, prefix: str) -> dict[str, f
         batch = batch.update(pred_score=scores, anomaly_map=maps)
         for metric in metrics:
             metric.update(batch)
-    return {metric.name: float(metric.compute()) for metric in metrics}
+    return {prefix + metric.name: float(metric.compute()) for metric in metrics}
 
 
 def smoothing_convolutions(model: Any) -> list[str]:

@@ -141,19 +141,17 @@ class FloorProfile:
     """The CPU presets' lite0 teacher features alone, built as the models build it (``bench.measure``)."""
 
     def __init__(self, size: int, batch: int) -> None:
-        from anomalib_kd_plugins.components.backbone import build_feature_extractor
+        from anomalib_kd_plugins.bench.measure import teacher_forward
         from anomalib_kd_plugins.presets import PRESETS
 
-        args = PRESETS["adps_cpu"]["init_args"]
-        self.teacher = build_feature_extractor(args["backbone"], args["layers"], False, requires_grad=False).eval()
-        self.images = torch.rand(batch, 3, size, size)
+        self.forward = teacher_forward({**PRESETS["adps_cpu"], "image_size": size}, torch.rand(batch, 3, size, size))
         self.totals: list[float] = []
 
     def run(self, calls: int) -> None:
         with torch.inference_mode():
             for _ in range(calls):
                 start = time.perf_counter()
-                self.teacher(self.images)
+                self.forward()
                 self.totals.append(time.perf_counter() - start)
 
 

@@ -53,9 +53,9 @@ def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int, rounds:
 
 
 def teacher_forward(preset: dict[str, Any], images: Any) -> Callable[[], Any]:
-    """One batch-1 forward of the preset's teacher alone: its backbone's features at its layers, built as the models
-    build it (pruned after the deepest layer; random weights: the time does not depend on them), at the preset's
-    image size. The floor of any distillation model."""
+    """A forward of the preset's teacher alone on ``images`` resized to the preset's size: its backbone's features at
+    its layers, built as the models build it (pruned after the deepest layer; random weights: the time does not
+    depend on them). The floor of any distillation model."""
     import torch.nn.functional as F
 
     from anomalib_kd_plugins.components.backbone import build_feature_extractor
@@ -63,7 +63,7 @@ def teacher_forward(preset: dict[str, Any], images: Any) -> Callable[[], Any]:
     args = preset["init_args"]
     teacher = build_feature_extractor(args["backbone"], args["layers"], pre_trained=False, requires_grad=False).eval()
     size = preset["image_size"]
-    x = F.interpolate(images[:1], size=(size, size), mode="bilinear")
+    x = F.interpolate(images, size=(size, size), mode="bilinear")
     return lambda: teacher(x)
 
 
@@ -80,7 +80,7 @@ def torch_timings(model: Any, images: Any, repeats: int, preset: dict[str, Any] 
     with torch.inference_mode():
         fns = {"model": lambda: model(images[:1])}
         if preset is not None:
-            fns["floor"] = teacher_forward(preset, images)
+            fns["floor"] = teacher_forward(preset, images[:1])
         b1 = interleaved_medians(fns, repeats)
         b8 = median_seconds(lambda: model(batch8), max(1, repeats // 4))
     out = {"latency_ms_b1": 1000 * b1["model"], "throughput_ips_b8": len(batch8) / b8}

@@ -132,14 +132,11 @@ def markdown(df: Any, baseline: str | None = "Patchcore") -> str:
     base = summary.get(baseline)
     ratio_cols = [("fit_s", "fit"), ("latency_ms_b1", "latency"), ("peak_rss_mb", "RSS")]
     seeds = sorted(set(df["seed"]))
-    head = ["model", "backbone", *[LABELS.get(c, c) for c in cols]]
+    floor = means["floor_ms_b1"].notna().any()  # the model's own teacher, timed in the same process
+    head = ["model", "backbone", *[LABELS.get(c, c) for c in cols], *(["latency ×teacher"] if floor else [])]
     if base is not None:
         head += [f"{label} ×{baseline}" for _, label in ratio_cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    floor = means["floor_ms_b1"].notna().any()
-    if floor:  # the model's own teacher features, timed in the same process: the floor of any KD model
-        head.insert(len(head) - (len(ratio_cols) if base is not None else 0), "latency ×teacher")
-        lines[0], lines[1] = "| " + " | ".join(head) + " |", "|" + "---|" * len(head)
     for model, (row, std) in summary.items():
         cells = [str(model), str(row["backbone"]), *[_cell(row, c, std) for c in cols]]
         if floor:

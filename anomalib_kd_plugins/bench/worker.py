@@ -43,7 +43,7 @@ def _openvino(
     from .measure import openvino_timings
 
     int8 = "openvino-int8" in spec["backends"]
-    if not (int8 or first):
+    if not (first or (int8 and spec["quality"])):  # nothing to time, nothing to score
         return {}
     row: dict[str, Any] = {}
     size, precision = tuple(images.shape[-2:]), spec["ov_precision"]

@@ -92,11 +92,6 @@ def inspect_files(paths: Sequence[str]) -> FileReport:
     return report
 
 
-def unreadable_images(paths: Sequence[str]) -> list[str]:
-    """Files among ``paths`` that PIL cannot open and decode (truncated, corrupt, not an image)."""
-    return inspect_files(paths).unreadable
-
-
 def check_files(
     paths: Sequence[str], split: str, masks: Sequence[str | None] | None = None, nothing_done: str = "trained"
 ) -> None:
@@ -127,8 +122,9 @@ def check_files(
     disagree, notes = [], []
     for path, orientation in report.rotated.items():
         mask = mask_of.get(path)
-        if mask and exif_orientation(mask) != orientation:
-            disagree.append(f"{path} (orientation {orientation}; mask {mask} has {exif_orientation(mask)})")
+        mask_orientation = exif_orientation(mask) if mask else None
+        if mask and mask_orientation != orientation:
+            disagree.append(f"{path} (orientation {orientation}; mask {mask} has {mask_orientation})")
         else:
             notes.append(f"{path} (orientation {orientation}; {'mask rotated to match' if mask else 'no mask'})")
     if disagree:

@@ -174,20 +174,14 @@ def test_int8_ptq_export_loads_in_the_inferencer_and_ranks_pixels_like_fp32(expo
     zero), which fails this test.
     """
     from anomalib.data import MVTecAD
-    from anomalib.deploy import CompressionType, ExportType, OpenVINOInferencer
+    from anomalib.deploy import OpenVINOInferencer
+
+    from anomalib_kd_plugins.deploy import export_openvino
 
     engine, model, _, images, masks, root = exported
     dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=8, num_workers=0, seed=0)
-    common = {"input_size": (64, 64), "onnx_kwargs": {"opset_version": 18}}
-    fp32 = engine.export(model, ExportType.OPENVINO, export_root=root / "fp32", **common)
-    int8 = engine.export(
-        model,
-        ExportType.OPENVINO,
-        export_root=root / "int8",
-        compression_type=CompressionType.INT8_PTQ,
-        datamodule=dm,
-        **common,
-    )
+    fp32 = export_openvino(engine, model, root / "fp32", (64, 64))
+    int8 = export_openvino(engine, model, root / "int8", (64, 64), datamodule=dm)  # anomalib's INT8_PTQ
     reference = openvino_outputs(compile_openvino(fp32, "f32"), images)
     quantized = openvino_outputs(compile_openvino(int8, "f32"), images)
     assert np.isfinite(quantized["anomaly_map"]).all()
