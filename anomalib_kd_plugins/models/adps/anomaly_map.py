@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from anomalib_kd_plugins.components.anomaly_map import GaussianSmoother, max_score
@@ -19,4 +20,12 @@ class AnomalyMapGenerator(nn.Module):
         """Return (anomaly_map (B,1,H,W), pred_score (B,)); pixel metrics use the smoothed map [A §1.9]."""
         prob = torch.softmax(logits, dim=1)[:, 1:2]  # eq. (6), channel 1 = anomalous
         anomaly_map = self.smoother(prob)
+        return anomaly_map, max_score(anomaly_map)
+
+    def distance_map(self, cos_maps: list[torch.Tensor], size: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+        """``psm=False`` (Table VIII "W/O PW"): mean over levels of 1 − W_i at the input size, smoothed; max score."""
+        distance = torch.stack(
+            [F.interpolate(1 - w, size=size, mode="bilinear", align_corners=False) for w in cos_maps]
+        ).mean(0)
+        anomaly_map = self.smoother(distance)
         return anomaly_map, max_score(anomaly_map)

@@ -55,6 +55,16 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             is given, else ``"perlin"`` (components/synthesis.py).
         anomaly_source_path: a DTD-layout texture folder for ``anomaly_source="folder"``. Never downloads.
         anomaly_probability: share of training images that get a synthetic anomaly [A §1.7; DRAEM: 0.5].
+        fusion: how teacher and student features become the PSM input C_i: ``"wmb"`` (eq. 2, the paper's model),
+            ``"difference"`` (T_i − S_i) or ``"concat"`` (3×3 conv over [T_i, S_i]), the alternatives of the
+            paper's fusion ablation (docs/adps.md, "Ablation options").
+        psm: ``False`` drops WMB and PSM and scores the plain asymmetric KD map, the mean over levels of
+            1 − cos(T_i, S_i), trained by L_d alone (the paper's "W/O PW").
+        psm_input: ``"fused"`` (default), ``"teacher_only"`` (C_i = T_i, no student and no L_d: "W/O S") or
+            ``"student_only"`` (C_i = S_i, no teacher and no L_d: "W/O T").
+        asym_stage: where the student's input becomes k×k patches: 0 splits the image (the paper's model); s ≥ 1
+            runs the student on the whole image up to distilled stage s and splits that stage's input feature map
+            [A: our reading of the paper's stage-asymmetry table].
     """
 
     def __init__(
@@ -76,6 +86,10 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         anomaly_source: str | None = None,
         anomaly_source_path: str | None = None,
         anomaly_probability: float = 0.5,
+        fusion: str = "wmb",
+        psm: bool = True,
+        psm_input: str = "fused",
+        asym_stage: int = 0,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
         evaluator: Evaluator | bool = True,
@@ -97,6 +111,10 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             detach_wmb=detach_wmb,
             sigma=sigma,
             psm_min_channels=psm_min_channels,
+            fusion=fusion,
+            psm=psm,
+            psm_input=psm_input,
+            asym_stage=asym_stage,
         )
         self.loss = AdpsLoss(focal_gamma=focal_gamma, lambda_seg=lambda_seg, mask_downsample=mask_downsample)
         self.synthesizer = AnomalySynthesizer(

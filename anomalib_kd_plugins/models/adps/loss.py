@@ -29,9 +29,19 @@ class AdpsLoss(nn.Module):
         self.mask_downsample = mask_downsample
 
     def forward(
-        self, logits: torch.Tensor, cos_maps: list[torch.Tensor], mask: torch.Tensor
+        self, logits: torch.Tensor | None, cos_maps: list[torch.Tensor], mask: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Return the total loss and its parts (for logging)."""
-        l_d = distillation_loss(cos_maps, mask, self.mask_downsample)
-        l_s = softmax_focal_loss(logits, mask, self.focal_gamma)
-        return l_d + self.lambda_seg * l_s, {"loss_distill": l_d.detach(), "loss_seg": l_s.detach()}
+        """Return the total loss and its parts (for logging).
+
+        The ablations drop a term: no PSM (``psm=False``) has no L_s; one network's features alone
+        (``psm_input="teacher_only"`` / ``"student_only"``) have no W_i and so no L_d.
+        """
+        parts: dict[str, torch.Tensor] = {}
+        loss = mask.new_zeros(())
+        if cos_maps:
+            l_d = distillation_loss(cos_maps, mask, self.mask_downsample)
+            loss, parts["loss_distill"] = loss + l_d, l_d.detach()
+        if logits is not None:
+            l_s = softmax_focal_loss(logits, mask, self.focal_gamma)
+            loss, parts["loss_seg"] = loss + self.lambda_seg * l_s, l_s.detach()
+        return loss, parts

@@ -68,6 +68,46 @@ class PostSegmentationModule(nn.Module):
         return self.head(x)
 
 
+FUSIONS = ("wmb", "difference", "concat")
+PSM_INPUTS = ("fused", "teacher_only", "student_only")
+
+
+def check_ablation_options(fusion: str, psm: bool, psm_input: str, asym_stage: int, n_layers: int) -> None:
+    """Raise a ValueError for an unknown ablation option or a combination that means nothing (docs/adps.md)."""
+    if fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+    if psm_input not in PSM_INPUTS:
+        raise ValueError(f"psm_input must be one of {PSM_INPUTS}, got {psm_input!r}")
+    if not psm and (fusion != "wmb" or psm_input != "fused"):
+        raise ValueError("psm=False scores 1 − cos(T, S) directly: it takes no fusion or psm_input option")
+    if psm_input != "fused" and fusion != "wmb":
+        raise ValueError(f"psm_input={psm_input!r} feeds one network's features to the PSM: it has no fusion")
+    if not 0 <= asym_stage < n_layers:
+        raise ValueError(
+            f"asym_stage must be 0 (split the image) or the number of a distilled stage whose input is split, "
+            f"1..{n_layers - 1}; got {asym_stage}"
+        )
+
+
+class SplitInput:
+    """Forward pre-hook that splits a student stage's input feature map into k×k tiles (``asym_stage``, §1.3)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def __call__(self, module: nn.Module, args: tuple) -> tuple:
+        del module
+        return (split_patches(args[0], self.k), *args[1:])
+
+
+def stage_module(extractor: nn.Module, layer: str) -> nn.Module:
+    """The module of a timm feature extractor that computes ``layer`` (``blocks.1`` or its flattened ``blocks_1``)."""
+    try:
+        return extractor.get_submodule(layer)
+    except AttributeError:
+        return extractor.get_submodule(layer.replace(".", "_"))
+
+
 class AdpsModel(InferenceLayoutMixin, nn.Module):
     """Teacher on the whole image, student on its k×k patches (§1.1), WMB fusion, PSM segmentation, Algorithm 1.
 
@@ -84,17 +124,31 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         detach_wmb: bool = False,
         sigma: float = 4.0,
         psm_min_channels: int = 32,
+        fusion: str = "wmb",
+        psm: bool = True,
+        psm_input: str = "fused",
+        asym_stage: int = 0,
     ) -> None:
         super().__init__()
         if k < 1:
             raise ValueError(f"k (patch grid) must be a positive integer, got {k}")
+        check_ablation_options(fusion, psm, psm_input, asym_stage, len(layers))
         self.k = k
         self.detach_wmb = detach_wmb
         self.backbone = backbone
+        self.fusion, self.use_psm, self.psm_input, self.asym_stage = fusion, psm, psm_input, asym_stage
         self.teacher = build_feature_extractor(backbone, layers, pre_trained=pre_trained, requires_grad=False)
         self.student = build_feature_extractor(backbone, layers, pre_trained=student_pretrained, requires_grad=True)
         self.channels, self.strides = feature_info(self.teacher)
-        self.psm = PostSegmentationModule(self.channels, self.strides, psm_min_channels)
+        if asym_stage > 0:  # split the feature map entering distilled stage `asym_stage` instead of the image
+            stage = stage_module(self.student.feature_extractor, layers[asym_stage - 1])
+            stage.register_forward_pre_hook(SplitInput(k))
+        self.fuse = (
+            nn.ModuleList(nn.Conv2d(2 * c, c, kernel_size=3, padding=1) for c in self.channels)
+            if fusion == "concat" and psm and psm_input == "fused"
+            else None
+        )
+        self.psm = PostSegmentationModule(self.channels, self.strides, psm_min_channels) if psm else None
         self.anomaly_map_generator = AnomalyMapGenerator(sigma)
 
     @property
@@ -123,24 +177,50 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
             f"{works[min(1, len(works) - 1)]}))) or choose another k."
         )
 
-    def teacher_student_features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """T_i on the holistic image, S_i from the student run on the k×k patches and re-tiled (§1.1-1.3)."""
+    def teacher_features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """T_i on the holistic image (frozen teacher)."""
         self.teacher.eval()
         with torch.no_grad():
-            teacher = list(self.teacher(images).values())
-        student = [merge_patches(s, self.k) for s in self.student(split_patches(images, self.k)).values()]
-        return teacher, student
+            return list(self.teacher(images).values())
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]] | InferenceBatch:
-        """Algorithm 1. Train: (logits, cos maps W_i). Eval: InferenceBatch(pred_score, anomaly_map)."""
+    def student_features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """S_i from the student run on the k×k patches (or on the tiles of stage ``asym_stage``'s input), re-tiled."""
+        if self.asym_stage == 0:
+            images = split_patches(images, self.k)
+        features = self.student(images).values()
+        # with asym_stage = s ≥ 1, distilled stages 1..s−1 ran on the whole image and stages s..n per tile
+        return [f if i < self.asym_stage - 1 else merge_patches(f, self.k) for i, f in enumerate(features)]
+
+    def teacher_student_features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """T_i on the holistic image, S_i from the student run on the k×k patches and re-tiled (§1.1-1.3)."""
+        return self.teacher_features(images), self.student_features(images)
+
+    def psm_inputs(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(cos maps W_i for L_d, PSM inputs C_i): WMB, or the ablation that ``fusion`` / ``psm_input`` pick."""
+        if self.psm_input == "teacher_only":  # Table VIII "W/O S": the frozen teacher's features, no student, no L_d
+            return [], self.teacher_features(images)
+        if self.psm_input == "student_only":  # Table VIII "W/O T": the student's features, no teacher, no L_d
+            return [], self.student_features(images)
+        teacher, student = self.teacher_student_features(images)
+        cos_maps, weighted = weight_mask_block(teacher, student, detach=self.detach_wmb)
+        if self.fusion == "difference":  # Fig. 8 method (1): C_i = T_i − S_i
+            weighted = [t - s for t, s in zip(teacher, student, strict=True)]
+        elif self.fusion == "concat" and self.fuse is not None:  # Fig. 8 method (2): C_i = Conv3×3([T_i, S_i])
+            weighted = [conv(torch.cat([t, s], 1)) for conv, t, s in zip(self.fuse, teacher, student, strict=True)]
+        return cos_maps, weighted
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]] | InferenceBatch:
+        """Algorithm 1. Train: (logits, None without PSM; cos maps W_i). Eval: InferenceBatch(score, map)."""
         if not torch.compiler.is_compiling():
             self.check_input_size(images.shape[-2], images.shape[-1])
         if not self.training:
             images = to_inference_layout(images)
-        teacher, student = self.teacher_student_features(images)
-        cos_maps, weighted = weight_mask_block(teacher, student, detach=self.detach_wmb)
-        logits = self.psm(weighted)
+        cos_maps, weighted = self.psm_inputs(images)
+        logits = self.psm(weighted) if self.psm is not None else None
         if self.training:
             return logits, cos_maps
-        anomaly_map, pred_score = self.anomaly_map_generator(logits)
+        if logits is None:  # Table VIII "W/O PW": the plain asymmetric KD map, mean over levels of 1 − W_i
+            anomaly_map, pred_score = self.anomaly_map_generator.distance_map(cos_maps, images.shape[-2:])
+        else:
+            anomaly_map, pred_score = self.anomaly_map_generator(logits)
         return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)

@@ -43,7 +43,10 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         aim: ``"l1"`` (AIM-1, default) or ``"margin"`` (AIM-2) [A].
         aim_margin: m of AIM-2.
         aim_target: teacher features AIM compares with: ``"anomalous"`` T(I_a) (default) or ``"normal"`` T(I_n) [A].
-        lambda_aim: λ_AIM in L_KD = L_NGM + λ_AIM·L_AIM [A: 1].
+        lambda_aim: λ_AIM in L_KD = λ_NGM·L_NGM + λ_AIM·L_AIM [A: 1]; 0 removes AIM (ablation).
+        lambda_ngm: λ_NGM [A: 1]; 0 removes NGM (ablation).
+        decouple: ``False`` replaces the decoupling heads by a plain student whose one feature map serves as both
+            F^N and F^A (NGM and AIM then act on the same features), the ablation of the decoupled design.
         kd_reduction: ``"mean"`` (L_KD averaged over the batch) or ``"batch_sum"`` (summed over it, as DeSTSeg's
             code does, so the student's step does not shrink with the batch size) [A; loss.py].
         focal_gamma: γ of the segmentation focal loss [A: 4, DeSTSeg].
@@ -77,6 +80,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         aim_margin: float = 0.0,
         aim_target: str = "anomalous",
         lambda_aim: float = 1.0,
+        lambda_ngm: float = 1.0,
+        decouple: bool = True,
         kd_reduction: str = "mean",
         focal_gamma: float = 4.0,
         mask_downsample: str = "bilinear",
@@ -121,8 +126,11 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             seg_channels=seg_channels,
             score_top_k=score_top_k,
             aspp=aspp,
+            decouple=decouple,
         )
-        self.loss = DmddLoss(aim, aim_margin, lambda_aim, ngm_mask, focal_gamma, mask_downsample, kd_reduction)
+        self.loss = DmddLoss(
+            aim, aim_margin, lambda_aim, ngm_mask, focal_gamma, mask_downsample, kd_reduction, lambda_ngm
+        )
         self.synthesizer = AnomalySynthesizer(
             anomaly_source_path, probability=anomaly_probability, source=anomaly_source
         )

@@ -4,7 +4,8 @@
   L_NGM = Σ_l mean_x [1 − cos(T_l(I_n), F^N_l(I_a))], optionally restricted to normal pixels (1 − M_l).
 * AIM-1 (default): L_AIM = Σ_l mean_x |(1 − cos(T_l(I*), F^A_l(I_a))) − M_l|, I* = I_a (default) or I_n.
 * AIM-2: L_AIM = Σ_l Σ_x M_l·max(0, cos(T_l(I*), F^A_l(I_a)) − m) / (Σ_x M_l + ε).
-* L_KD = L_NGM + λ_AIM·L_AIM;  segmentation: focal (γ = 4, no α) + L1 on the synthetic mask (DeSTSeg).
+* L_KD = λ_NGM·L_NGM + λ_AIM·L_AIM (λ_NGM = λ_AIM = 1; 0 removes a term, for the ablation).
+* Segmentation: focal (γ = 4, no α) + L1 on the synthetic mask (DeSTSeg).
 * ``kd_reduction`` [A]: ``"mean"`` averages L_KD over the batch; ``"batch_sum"`` sums the per-image means over the
   batch, as DeSTSeg's public training code does for its denoising KD loss (Σ over batch and positions, divided by
   h·w only), so the student's gradient does not shrink by the batch size.
@@ -81,7 +82,7 @@ def segmentation_loss(logits: torch.Tensor, mask: torch.Tensor, gamma: float = 4
 
 
 class DmddLoss(nn.Module):
-    """L_KD = L_NGM + λ_AIM·L_AIM for the student phase, focal + L1 for the segmentation phase."""
+    """L_KD = λ_NGM·L_NGM + λ_AIM·L_AIM for the student phase, focal + L1 for the segmentation phase."""
 
     def __init__(
         self,
@@ -92,6 +93,7 @@ class DmddLoss(nn.Module):
         focal_gamma: float = 4.0,
         mask_downsample: str = "bilinear",
         kd_reduction: str = "mean",
+        lambda_ngm: float = 1.0,
     ) -> None:
         super().__init__()
         if aim not in AIM_FORMS:
@@ -99,7 +101,7 @@ class DmddLoss(nn.Module):
         if kd_reduction not in KD_REDUCTIONS:
             raise ValueError(f"kd_reduction must be one of {KD_REDUCTIONS}, got {kd_reduction!r}")
         self.kd_reduction = kd_reduction
-        self.aim, self.aim_margin, self.lambda_aim = aim, aim_margin, lambda_aim
+        self.aim, self.aim_margin, self.lambda_aim, self.lambda_ngm = aim, aim_margin, lambda_aim, lambda_ngm
         self.ngm_mask, self.focal_gamma, self.mask_downsample = ngm_mask, focal_gamma, mask_downsample
 
     def distillation(
@@ -118,7 +120,7 @@ class DmddLoss(nn.Module):
             aim = aim_loss_margin(teacher_target, abnormality, mask, self.aim_margin, self.mask_downsample)
         scale = len(mask) if self.kd_reduction == "batch_sum" else 1  # every loss above is a mean over the batch
         ngm, aim = ngm * scale, aim * scale
-        return ngm + self.lambda_aim * aim, {"loss_ngm": ngm.detach(), "loss_aim": aim.detach()}
+        return self.lambda_ngm * ngm + self.lambda_aim * aim, {"loss_ngm": ngm.detach(), "loss_aim": aim.detach()}
 
     def segmentation(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Focal + L1 on the synthetic masks."""

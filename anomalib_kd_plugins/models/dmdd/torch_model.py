@@ -111,6 +111,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         atrous_rates: Sequence[int] = (6, 12, 18),
         score_top_k: int = 100,
         aspp: str = "torchvision",
+        decouple: bool = True,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -121,13 +122,13 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         encoder_channels, encoder_strides = feature_info(self.student_encoder)
         self.max_stride = max(encoder_strides)
         self.student_decoder = StudentDecoder(encoder_channels[-1], self.channels)
-        self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels)
+        self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels) if decouple else None
         self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates, aspp)
         self.anomaly_map_generator = AnomalyMapGenerator(score_top_k)
 
     def student_modules(self) -> list[nn.Module]:
         """The modules trained by the distillation phase."""
-        return [self.student_encoder, self.student_decoder, self.decouple]
+        return [m for m in (self.student_encoder, self.student_decoder, self.decouple) if m is not None]
 
     def check_input_size(self, height: int, width: int) -> None:
         """Raise a ValueError naming sizes that work when the deepest stride does not divide the image."""
@@ -151,6 +152,8 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         encoded = list(self.student_encoder(images).values())
         sizes = [f.shape[-2:] for f in encoded[: len(self.channels)]]
         decoded = self.student_decoder(encoded[-1], sizes)
+        if self.decouple is None:  # ``decouple=False``: a plain student, one feature map serves both branches
+            return decoded, decoded
         pairs = [head(f) for head, f in zip(self.decouple, decoded, strict=True)]
         return [n for n, _ in pairs], [a for _, a in pairs]
 
