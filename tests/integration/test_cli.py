@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 pytestmark = pytest.mark.slow
@@ -204,3 +205,27 @@ def test_benchmark_pipeline_resolves_adps(tiny_root: Path, tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "anomalib_kd_plugins.models.adps.lightning_model.Adps" in proc.stdout
     assert shutil.which("anomalib", path=str(BIN))
+
+
+ABLATIONS = [
+    ("Adps", ["--model.fusion", "difference"]),
+    ("Adps", ["--model.fusion", "concat"]),
+    ("Adps", ["--model.psm", "false"]),
+    ("Adps", ["--model.psm_input", "teacher_only"]),
+    ("Adps", ["--model.psm_input", "student_only"]),
+    ("Adps", ["--model.asym_stage", "2"]),
+    ("Dmdd", ["--model.decouple", "false"]),
+    ("Dmdd", ["--model.lambda_ngm", "0", "--model.lambda_aim", "0.5"]),
+]
+
+
+@pytest.mark.parametrize(("model", "option"), ABLATIONS, ids=lambda v: "_".join(v) if isinstance(v, list) else v)
+def test_every_ablation_variant_trains_through_the_stock_cli(
+    model: str, option: list[str], tiny_root: Path, tmp_path: Path
+) -> None:
+    cpu = ["--trainer.max_epochs", "1", "--trainer.accelerator", "cpu", "--default_root_dir", str(tmp_path)]
+    proc = run_offline(_anomalib("train", model, *option, *_data_args(tiny_root), *cpu), tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    ckpt = torch.load(next(tmp_path.rglob("model.ckpt")), map_location="cpu", weights_only=False)
+    key, value = option[0].removeprefix("--model."), yaml.safe_load(option[1])
+    assert ckpt["hyper_parameters"][key] == value  # the option reached the model that was trained
