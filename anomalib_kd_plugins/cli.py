@@ -3,6 +3,8 @@
 * ``anomalib-kd weights seed [--from FILE --timm-name NAME] [--cache-dir DIR]``
 * ``anomalib-kd data build OUT [--categories ...] [--seed N] [--image-size N]``
 * ``anomalib-kd data fix-images SRC DST [--exif apply|strip]``: 8-bit, upright copies of a camera's image tree
+* ``anomalib-kd config NAME [--out FILE]`` / ``--list`` / ``--write-all DIR``: the anomalib CLI configs of the recipe
+  table (``adps``, ``adps_cpu``, ``dmdd``, ``dmdd_b``, ``dmdd_cpu``), also shipped in ``anomalib_kd_plugins/configs``
 * ``anomalib-kd demo [--models Adps ...] [--category brick] [--epochs N] [--seed 0] [--out DIR]``
 * ``anomalib-kd bench [--suite demo|mvtec|folder] [--models ...] [--backends torch openvino] [--out DIR] ...``
 * ``anomalib-kd benchmark --config FILE``: anomalib's benchmark pipeline, plus the config's ``trainer:`` key as
@@ -16,7 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-OWN_COMMANDS = ("weights", "data", "demo", "bench")
+OWN_COMMANDS = ("weights", "data", "config", "demo", "bench")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         choices=("apply", "strip"),
         default="apply",
         help="apply: turn images (and masks) upright; strip: keep the stored pixels, drop the tag (default: apply)",
+    )
+
+    config = sub.add_parser("config", help="print (or write) an anomalib CLI config of the recipe table")
+    config.add_argument("name", nargs="?", help="adps, adps_cpu, dmdd, dmdd_b or dmdd_cpu")
+    config.add_argument("--out", help="write it to this file instead of printing it")
+    config.add_argument("--list", action="store_true", help="list the names")
+    config.add_argument(
+        "--write-all", metavar="DIR", help="write every config into DIR (how the shipped ones are made)"
     )
 
     demo = sub.add_parser("demo", help="seed weights, build the real-photo data, train and test the models")
@@ -97,6 +107,8 @@ def _own_command(argv: Sequence[str]) -> int:
         root = build(args.out, args.categories or DEFAULT_CATEGORIES, cfg)
         print(f"Wrote {', '.join(args.categories or DEFAULT_CATEGORIES)} to {root} (MVTec AD layout)")
         return 0
+    if args.command == "config":
+        return _config(args)
     if args.command == "bench":
         from anomalib_kd_plugins.bench.driver import run
 
@@ -104,6 +116,35 @@ def _own_command(argv: Sequence[str]) -> int:
     from anomalib_kd_plugins.demo import run_demo
 
     return run_demo(models=args.models, category=args.category, epochs=args.epochs, out=args.out, seed=args.seed)
+
+
+def _config(args: argparse.Namespace) -> int:
+    """``anomalib-kd config``: the recipe table's configs, printed, written, or listed."""
+    from pathlib import Path
+
+    from anomalib_kd_plugins.recipes import config_dir, config_names, render_config
+
+    if args.list or not (args.name or args.write_all):
+        for name in config_names():
+            print(f"{name}\t{config_dir() / (name + '.yaml')}")
+        return 0
+    if args.write_all:
+        out = Path(args.write_all)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in config_names():
+            (out / f"{name}.yaml").write_text(render_config(name))
+        print(f"Wrote {len(config_names())} configs to {out}")
+        return 0
+    if args.name not in config_names():
+        print(f"anomalib-kd config: unknown name {args.name!r}; choose from {config_names()}", file=sys.stderr)
+        return 2
+    text = render_config(args.name)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"Wrote {args.out}; run it with `anomalib train --config {args.out}`")
+    else:
+        print(text, end="")
+    return 0
 
 
 def _benchmark(argv: list[str]) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: weights come from the seeded local cache
-
 METRICS = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score")
 LABELS = {"pixel_AUPR": "pixel AP", "pixel_AUPRO": "PRO (FPR≤0.3)"}
 
@@ -15,16 +13,15 @@ def _say(msg: str) -> None:
     print(f"[anomalib-kd demo] {msg}", flush=True)
 
 
-def _cpu_presets(models: list[str] | None) -> dict[str, str]:
-    """Model name -> its CPU preset, for every requested (default: every available) plugin model."""
-    from anomalib_kd_plugins.presets import PLUGIN_MODELS, PRESETS
+def _cpu_recipes(models: list[str] | None) -> dict[str, dict]:
+    """Model name -> its CPU recipe, for every requested (default: every) plugin model."""
+    from anomalib_kd_plugins.recipes import PLUGIN_MODELS, recipe
 
-    available = {p["model"]: n for n, p in PRESETS.items() if n.endswith("_cpu") and p["model"] in PLUGIN_MODELS}
-    wanted = models or list(available)
-    unknown = [m for m in wanted if m not in available]
+    wanted = models or list(PLUGIN_MODELS)
+    unknown = [m for m in wanted if m not in PLUGIN_MODELS]
     if unknown:
-        raise SystemExit(f"No CPU preset for {unknown}; choose from {sorted(available)}")
-    return {m: available[m] for m in wanted}
+        raise SystemExit(f"No CPU recipe for {unknown}; choose from {sorted(PLUGIN_MODELS)}")
+    return {m: recipe(m, "cpu") for m in wanted}
 
 
 def run_demo(
@@ -44,32 +41,34 @@ def run_demo(
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     out_dir = Path(out).resolve()
-    presets = _cpu_presets(models)
+    specs = _cpu_recipes(models)
 
-    from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, is_seeded
+    from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, go_offline, is_seeded
     from anomalib_kd_plugins.weights import seed as seed_weights
+
+    go_offline()  # offline first: weights come from the seeded local cache
 
     if not is_seeded(LITE0_TIMM_NAME):
         _say(f"seeding ImageNet {LITE0_TIMM_NAME} weights into the local Hugging Face cache")
         seed_weights()
     _say(f"weights: {LITE0_TIMM_NAME} (ImageNet, local cache, HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']})")
 
+    from anomalib_kd_plugins.bench.engine import fit_and_test, mvtec_datamodule
     from anomalib_kd_plugins.data import BuildConfig, build
-    from anomalib_kd_plugins.presets import PRESETS, fit_and_test
 
     data_root = out_dir / "data"
     if not (data_root / category / "train" / "good").is_dir():
         _say(f"building the real-photo category {category!r} (scikit-image photographs) in {data_root}")
-        build(data_root, [category], BuildConfig(image_size=max(PRESETS[p]["image_size"] for p in presets.values())))
+        build(data_root, [category], BuildConfig(image_size=max(spec["image_size"] for spec in specs.values())))
 
     results: dict[str, dict[str, float]] = {}
     images: dict[str, Path] = {}
-    for name, preset_name in presets.items():
-        preset = PRESETS[preset_name]
-        trainer = {**preset["trainer"], **({"max_epochs": epochs} if epochs else {})}
-        _say(f"{name}: preset {preset_name!r}, {trainer}, {preset['image_size']}² images, {preset['init_args']}")
+    for name, spec in specs.items():
+        trainer = {"max_epochs": epochs} if epochs else {}
+        _say(f"{name}: recipe cpu, {spec['trainer'] | trainer}, {spec['image_size']}² images, {spec['init_args']}")
         seed_everything(seed, workers=True)
-        metrics, engine = fit_and_test(preset_name, data_root, category, out_dir / "results", max_epochs=epochs)
+        datamodule = mvtec_datamodule(spec, data_root, category)
+        metrics, engine, _ = fit_and_test(spec, datamodule, out_dir / "results", trainer_overrides=trainer)
         results[name] = metrics
         images[name] = Path(engine.trainer.default_root_dir) / "images"
 

@@ -167,3 +167,18 @@ def is_seeded(timm_name: str = LITE0_TIMM_NAME, cache_dir: str | Path | None = N
     repo = hub_cache_dir(cache_dir) / f"models--{hub_id.replace('/', '--')}"
     ref = repo / "refs" / "main"
     return ref.is_file() and (repo / "snapshots" / ref.read_text().strip() / "model.safetensors").is_file()
+
+
+def go_offline() -> None:
+    """Make the Hugging Face hub read the local cache only, for the commands that must never download (demo, bench).
+
+    Called inside those commands, never at import, so importing the package changes nothing. ``HF_HUB_OFFLINE`` is
+    set for this process and its children (the bench's workers) unless the user set it; when ``huggingface_hub`` has
+    been imported already, its constant (read once at import) is updated to the same value.
+    """
+    import sys
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = os.environ["HF_HUB_OFFLINE"].upper() in {"1", "ON", "YES", "TRUE"}

@@ -43,11 +43,12 @@ def main() -> None:
     from lightning.pytorch import seed_everything
 
     from anomalib_kd_plugins.bench.diagnostics import dmdd_branch_aurocs, wmb_energy_auroc
+    from anomalib_kd_plugins.bench.engine import fit_and_test, mvtec_datamodule
     from anomalib_kd_plugins.data import BuildConfig, build
     from anomalib_kd_plugins.models.adps import loss as adps_loss
     from anomalib_kd_plugins.models.adps import torch_model
     from anomalib_kd_plugins.models.dmdd import loss as dmdd_loss
-    from anomalib_kd_plugins.presets import fit_and_test
+    from anomalib_kd_plugins.recipes import recipe
     from anomalib_kd_plugins.weights import seed
 
     seed()
@@ -76,12 +77,17 @@ def main() -> None:
             adps_loss.AdpsLoss.forward = loss_flipped if variant == "loss_flipped" else original_forward
             dmdd_loss.ngm_loss = ngm_flipped if variant == "dmdd_ngm_flipped" else original_ngm
             dmdd_loss.aim_loss_l1 = aim_flipped if variant == "dmdd_aim_flipped" else original_aim
-            preset = "dmdd_cpu" if variant.startswith("dmdd") else "adps_cpu"
+            spec = recipe("Dmdd" if variant.startswith("dmdd") else "Adps", "cpu")
             seed_everything(0, workers=True)
-            kwargs = {"visualizer": False, "enable_progress_bar": False}
-            metrics, engine = fit_and_test(preset, root, args.category, Path(tmp) / variant, **kwargs)
+            metrics, engine, _ = fit_and_test(
+                spec,
+                mvtec_datamodule(spec, root, args.category),
+                Path(tmp) / variant,
+                model_overrides={"visualizer": False},
+                trainer_overrides={"enable_progress_bar": False},
+            )
             keep = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO")
-            if preset == "adps_cpu":
+            if spec["model"] == "Adps":
                 metrics["wmb_energy_AUROC"] = wmb_energy_auroc(engine)
                 keep = (*keep, "wmb_energy_AUROC")
             else:

@@ -2,7 +2,7 @@
 
 Each point is one ``anomalib-kd bench`` run (the same driver, data, evaluator and seeds as the README's tables) of
 one model at one budget: a number of epochs for the trained models, an image size for PatchCore (one pass). Writes
-``budget_curve.csv`` and ``budget_curve.png`` to ``--out``; the CPU presets are chosen from this curve.
+``budget_curve.csv`` and ``budget_curve.png`` to ``--out``; the CPU recipes are chosen from this curve.
 
     python benchmarks/budget_curve.py --out budget --grid Adps=10,20 Dmdd=8,16 Patchcore@128 --seeds 0
 """

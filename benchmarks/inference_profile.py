@@ -2,7 +2,7 @@
 
     python benchmarks/inference_profile.py [--sizes 128 256] [--batches 1 8] [--iters 30] [--threads N]
 
-For the CPU presets (``adps_cpu``, ``dmdd_cpu``, ``patchcore_cpu``), one process, torch eager, ``inference_mode``:
+For the CPU recipes (``adps_cpu``, ``dmdd_cpu``, ``patchcore_cpu``), one process, torch eager, ``inference_mode``:
 the full ``model(images)`` (anomalib's pre-processor → torch model → post-processor) is timed, and forward hooks time
 each top-level part of the torch model (teacher, student, PSM, segmentation head, smoothing, ...). What no hook
 covers inside the torch model (the WMB, patch folding, DMDD's fusion, resizes) is reported as "glue". The floor is the
@@ -76,11 +76,11 @@ class PartTimer:
 
 
 def build(preset: str, size: int) -> Any:
-    """A preset's model with random weights at ``size``², ready for eval."""
+    """A CPU recipe's model (by config name) with random weights at ``size``², ready for eval."""
     from anomalib_kd_plugins.components.backbone import backbone_pre_processor
-    from anomalib_kd_plugins.presets import PRESETS, model_class
+    from anomalib_kd_plugins.recipes import by_name, model_class
 
-    spec = PRESETS[preset]
+    spec = by_name(preset)
     cls = model_class(spec["model"])
     args = {**spec["init_args"], "pre_trained": False, "visualizer": False}
     if spec["model"] == "Adps":
@@ -138,13 +138,13 @@ class ModelProfile:
 
 
 class FloorProfile:
-    """The CPU presets' lite0 teacher features alone, built as the models build it (``bench.measure``)."""
+    """The CPU recipes' lite0 teacher features alone, built as the models build it (``bench.measure``)."""
 
     def __init__(self, size: int, batch: int) -> None:
         from anomalib_kd_plugins.bench.measure import teacher_forward
-        from anomalib_kd_plugins.presets import PRESETS
+        from anomalib_kd_plugins.recipes import recipe
 
-        self.forward = teacher_forward({**PRESETS["adps_cpu"], "image_size": size}, torch.rand(batch, 3, size, size))
+        self.forward = teacher_forward({**recipe("Adps"), "image_size": size}, torch.rand(batch, 3, size, size))
         self.totals: list[float] = []
 
     def run(self, calls: int) -> None:

@@ -24,9 +24,10 @@ def worker(model_name: str, category: str, epochs: int, calls: int, data: Path) 
     import torch
     from lightning.pytorch import Callback
 
+    from anomalib_kd_plugins.bench.engine import fit_and_test
     from anomalib_kd_plugins.bench.measure import current_rss_mb, peak_rss_mb
     from anomalib_kd_plugins.bench.suites import Suite
-    from anomalib_kd_plugins.presets import PRESETS, fit_and_test_datamodule
+    from anomalib_kd_plugins.recipes import recipe
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     train_rss: list[float] = []
@@ -36,17 +37,15 @@ def worker(model_name: str, category: str, epochs: int, calls: int, data: Path) 
             del trainer, pl_module
             train_rss.append(current_rss_mb())
 
-    preset = PRESETS[f"{model_name.lower()}_cpu"]
+    preset = recipe(model_name, "cpu")
     dm = Suite("demo", str(data), [category]).datamodule(category, preset["train_batch_size"])
     with tempfile.TemporaryDirectory() as workdir:
-        metrics, _, model = fit_and_test_datamodule(
+        metrics, _, model = fit_and_test(
             preset,
             dm,
             workdir,
-            max_epochs=epochs,
-            callbacks=[RssPerEpoch()],
-            visualizer=False,
-            enable_progress_bar=False,
+            model_overrides={"visualizer": False},
+            trainer_overrides={"max_epochs": epochs, "callbacks": [RssPerEpoch()], "enable_progress_bar": False},
         )
     image = next(iter(dm.test_dataloader())).image[:1]
     model.eval()

@@ -20,12 +20,6 @@ from pathlib import Path
 import torch
 from lightning.pytorch import Callback
 
-LAYERS = {
-    "wide_resnet50_2": ["layer1", "layer2", "layer3"],
-    "resnet18": ["layer1", "layer2", "layer3"],
-    "tf_efficientnet_lite0": ["blocks.1", "blocks.2", "blocks.4"],
-}
-
 
 class StepTimer(Callback):
     """Record each training step's wall time and the model's phase."""
@@ -53,7 +47,6 @@ def measure(name: str, backbone: str, root: Path, size: int, batch: int, steps: 
     extra = {"student_phase_fraction": 0.5} if name == "Dmdd" else {}
     model = cls(
         backbone=backbone,
-        layers=LAYERS[backbone],
         pre_trained=False,
         visualizer=False,
         pre_processor=cls.configure_pre_processor(image_size=(size, size)),

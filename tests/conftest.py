@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 
-LITE0 = {"backbone": "tf_efficientnet_lite0", "layers": ["blocks.1", "blocks.2", "blocks.4"]}
-TINY = {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"], "pre_trained": False}
-
 
 def pytest_configure(config: pytest.Config) -> None:
     """Share the cores between pytest-xdist workers (and the subprocesses they start) instead of oversubscribing."""
@@ -45,7 +42,7 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real-photo brick category at 128 px (the CPU presets' size) for the quality tests."""
+    """The real-photo brick category at 128 px (the CPU recipes' size) for the quality tests."""
     from anomalib_kd_plugins.data import BuildConfig, build
 
     root = tmp_path_factory.mktemp("realphoto")

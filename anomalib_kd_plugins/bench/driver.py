@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,8 +19,6 @@ from anomalib_kd_plugins.deploy import OPENVINO_PRECISIONS
 
 from .suites import MODELS, SUITES
 from .worker import say
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 class _OneSeed(argparse.Action):
@@ -118,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Orchestrate one worker process per model, then write CSV, markdown and plots."""
+    from anomalib_kd_plugins.weights import go_offline
+
     from .report import frame, galleries, markdown, plots, write_csv
+
+    go_offline()  # offline first; the workers inherit it
     from .suites import make_suite, pretrained_available, recipe
 
     out = Path(args.out).resolve()

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anomalib_kd_plugins.presets import PRESETS
+from anomalib_kd_plugins.recipes import RECIPES, paper_backbone
+from anomalib_kd_plugins.recipes import recipe as table_recipe
 
-MODELS = ("Adps", "Dmdd", "Patchcore", "ReverseDistillation")
-PRESET_NAMES = {"Adps": "adps", "Dmdd": "dmdd", "Patchcore": "patchcore", "ReverseDistillation": "reverse_distillation"}
-WRN50 = "wide_resnet50_2"
-PAPER_BACKBONES = {  # the papers' teachers: WRN50 everywhere (DMDD's preset B), their usual layers
-    "Adps": {"backbone": WRN50, "layers": ["layer1", "layer2", "layer3"]},
-    "Dmdd": {"backbone": WRN50, "layers": ["layer1", "layer2", "layer3"]},
-    "Patchcore": {"backbone": WRN50, "layers": ["layer2", "layer3"]},
-    "ReverseDistillation": {"backbone": WRN50, "layers": ["layer1", "layer2", "layer3"]},
-}
+MODELS = tuple(RECIPES)
 SUITES = ("demo", "mvtec", "folder")
 NEEDS_WEIGHTS = "needs pretrained weights"
 
@@ -29,19 +21,22 @@ def recipe(
     image_size: int | None = None,
     epochs: int | None = None,
 ) -> dict[str, Any]:
-    """A model's preset for the benchmark: ``kind`` "cpu" (fast, lite0) or "paper"; optional overrides."""
-    if model not in PRESET_NAMES:
+    """A model's recipe for the benchmark: ``kind`` "cpu" (fast, lite0) or "paper"; optional overrides.
+
+    ``paper_backbones`` swaps in the WRN50 teacher and layers of the model's WRN50 recipe (DMDD's ``paper_b``).
+    """
+    if model not in RECIPES:
         raise ValueError(f"Unknown benchmark model {model!r}; choose from {', '.join(MODELS)}")
     if kind not in ("cpu", "paper"):
         raise ValueError(f"recipe must be 'cpu' or 'paper', got {kind!r}")
-    preset = copy.deepcopy(PRESETS[PRESET_NAMES[model] + ("_cpu" if kind == "cpu" else "")])
+    spec = table_recipe(model, kind)
     if paper_backbones:
-        preset["init_args"].update(PAPER_BACKBONES[model])
+        spec["init_args"].update(paper_backbone(model))
     if image_size:
-        preset["image_size"] = image_size
+        spec["image_size"] = image_size
     if epochs and model != "Patchcore":  # PatchCore is one pass over the training set by definition
-        preset["trainer"] = {"max_epochs": epochs}
-    return preset
+        spec["trainer"] = {"max_epochs": epochs}
+    return spec
 
 
 def pretrained_available(backbone: str) -> bool:

@@ -6,13 +6,10 @@ Run by the driver as ``python -m anomalib_kd_plugins.bench.worker SPEC.json RESU
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline first: weights only from the seeded local cache
 
 METRICS = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score")
 RANKING_METRICS = METRICS[:4]  # threshold-free
@@ -133,8 +130,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Fit, test and time one model on each category of the suite, once per seed; rows for the report."""
     from lightning.pytorch import seed_everything
 
-    from anomalib_kd_plugins.presets import fit_and_test_datamodule
-
+    from .engine import fit_and_test
     from .measure import model_size, peak_rss_mb, torch_timings
     from .suites import NEEDS_WEIGHTS, Suite
 
@@ -151,13 +147,12 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
         seed_everything(seed, workers=True)  # every model and category starts from the same seed
         datamodule = suite.datamodule(category, preset["train_batch_size"])
         workdir = Path(spec["workdir"]) / name / category / f"seed{seed}"
-        metrics, engine, model = fit_and_test_datamodule(
+        metrics, engine, model = fit_and_test(
             preset,
             datamodule,
             workdir,
-            visualizer=False,
-            enable_progress_bar=spec.get("progress", True),
-            enable_model_summary=False,
+            model_overrides={"visualizer": False},
+            trainer_overrides={"enable_progress_bar": spec.get("progress", True), "enable_model_summary": False},
         )
         raw = _raw_metrics(engine, model, datamodule) if quality else {}
         if quality and seed == seeds[0]:
@@ -192,6 +187,9 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """``SPEC.json RESULT.json``."""
+    from anomalib_kd_plugins.weights import go_offline
+
+    go_offline()  # offline first: weights only from the seeded local cache
     spec_path, out_path = argv or sys.argv[1:]
     spec = json.loads(Path(spec_path).read_text())
     start = time.perf_counter()

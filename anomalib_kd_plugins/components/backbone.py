@@ -68,6 +68,27 @@ def check_backbone_name(backbone: str) -> None:
     )
 
 
+PAPER_STRIDES = (4, 8, 16)  # WRN50 layer1-3 in both papers (ADPS §1.3, DMDD §2.2)
+
+
+def default_layers(backbone: str, strides: Sequence[int] = PAPER_STRIDES) -> list[str]:
+    """The backbone's feature layers at the papers' strides 4/8/16, from timm's ``feature_info``.
+
+    ``layer1..3`` for ResNets and WideResNets (the papers' own choice), ``blocks.1/2/4`` for tf_efficientnet_lite0:
+    so ``--model.backbone X`` alone gives a working model. For several layers at one stride, the deepest is taken.
+    """
+    check_backbone_name(backbone)
+    info = timm.create_model(backbone, features_only=True, pretrained=False).feature_info
+    by_stride = dict(zip(info.reduction(), info.module_name(), strict=True))  # later (deeper) layers win
+    missing = [s for s in strides if s not in by_stride]
+    if missing:
+        raise ValueError(
+            f"Backbone {backbone!r} has no feature layer at stride(s) {missing} (its layers and strides: "
+            f"{dict(zip(info.module_name(), info.reduction(), strict=True))}). Give `layers` explicitly."
+        )
+    return [by_stride[s] for s in strides]
+
+
 def build_feature_extractor(
     backbone: str,
     layers: Sequence[str],

@@ -3,7 +3,7 @@
 The models keep anomalib's default evaluator (image/pixel AUROC and F1), so their results share column names with
 every other anomalib model, which ``anomalib benchmark`` requires to put them in one results table. The papers' pixel
 AP and PRO come with :class:`PaperEvaluator`: ``--model.evaluator anomalib_kd_plugins.PaperEvaluator`` on the CLI,
-``Adps(evaluator=PaperEvaluator())`` in Python; the presets, the demo and ``anomalib-kd bench`` use it for all models.
+``Adps(evaluator=PaperEvaluator())`` in Python; the recipes, the demo and ``anomalib-kd bench`` use it for all models.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_cli import run_offline
+from helpers import run_offline
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -51,7 +51,7 @@ def test_bench_driver_tiny_suite(tiny_root: Path, seeded_weights: Path, tmp_path
 
 
 def _benchmark_config(tmp_path: Path, root: Path) -> Path:
-    cfg = yaml.safe_load((REPO / "configs" / "benchmark" / "realphoto_cpu.yaml").read_text())
+    cfg = yaml.safe_load((REPO / "anomalib_kd_plugins" / "configs" / "benchmark" / "realphoto_cpu.yaml").read_text())
     cfg["benchmark"]["data"]["init_args"]["root"] = str(root)
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(cfg))

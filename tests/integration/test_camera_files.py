@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import copy_category, tiny_datamodule, tiny_engine, tiny_model
 from lightning.pytorch import Callback
 from PIL import Image
-from test_engine import tiny_model
-from test_robustness import _copy, _engine, tiny_datamodule
 
 from anomalib_kd_plugins.cli import main as cli_main
 
@@ -65,7 +64,7 @@ def test_16bit_images_are_refused_before_any_training_step(
     with pytest.raises(
         ValueError, match=r"(\d) of \1 train image\(s\) are 16-bit.*mode I;16.*turn white.*fix-images SRC DST"
     ):
-        _engine(tmp_path, callbacks=[steps]).fit(tiny_model(name), datamodule=dm)
+        tiny_engine(tmp_path, callbacks=[steps]).fit(tiny_model(name), datamodule=dm)
     assert steps.steps == 0
     assert len(list(normal.iterdir())) == 8  # nothing touched
 
@@ -105,7 +104,7 @@ def test_unreadable_file_at_predict_time_is_named_before_the_first_map(
         shutil.copy(path, images / f"good_{path.name}")
     truncated = sorted(images.glob("*.png"))[-1]
     truncated.write_bytes(truncated.read_bytes()[:120])
-    model, engine = tiny_model(name), _engine(tmp_path)
+    model, engine = tiny_model(name), tiny_engine(tmp_path)
     with pytest.raises(ValueError, match=rf"1 of 6 predict image\(s\) cannot be read.*{truncated.name}.*Replace or"):
         engine.predict(model, data_path=images)
     assert not [p for p in (tmp_path / "run").rglob("*") if p.suffix in (".png", ".jpg")]  # no map was written
@@ -115,7 +114,7 @@ def test_unreadable_file_at_predict_time_is_named_before_the_first_map(
 @pytest.mark.parametrize("name", MODELS)
 def test_checkpoint_of_another_model_or_other_arguments(name: str, tiny_root: Path, tmp_path: Path) -> None:
     other = {"Adps": "Dmdd", "Dmdd": "Adps"}[name]
-    engine = _engine(tmp_path)
+    engine = tiny_engine(tmp_path)
     engine.fit(tiny_model(name), datamodule=tiny_datamodule(tiny_root))
     ckpt = next((tmp_path / "run").rglob("*.ckpt"))
     saved = torch.load(ckpt, weights_only=False)
@@ -125,24 +124,24 @@ def test_checkpoint_of_another_model_or_other_arguments(name: str, tiny_root: Pa
         match=rf"^This checkpoint holds an? {name} model \(saved with backbone='resnet18'"
         rf".*use `--model {name}`",
     ):
-        _engine(tmp_path / "other").test(tiny_model(other), datamodule=tiny_datamodule(tiny_root), ckpt_path=ckpt)
+        tiny_engine(tmp_path / "other").test(tiny_model(other), datamodule=tiny_datamodule(tiny_root), ckpt_path=ckpt)
     # a checkpoint written before the model name was recorded is recognised by its weights
     del saved["anomalib_kd_model"]
     old = tmp_path / "old.ckpt"
     torch.save(saved, old)
     with pytest.raises(ValueError, match=rf"holds an? {name} model.*use `--model {name}`"):
-        _engine(tmp_path / "other").test(tiny_model(other), datamodule=tiny_datamodule(tiny_root), ckpt_path=old)
+        tiny_engine(tmp_path / "other").test(tiny_model(other), datamodule=tiny_datamodule(tiny_root), ckpt_path=old)
     # the same model, built with other layers: which arguments differ, not a state_dict dump
     with pytest.raises(
         ValueError,
         match=r"trained with other arguments.*Saved: layers=\['layer1', 'layer2', 'layer3'\]; "
         r"here: layers=\['layer1', 'layer2'\]",
     ):
-        _engine(tmp_path / "same").test(
+        tiny_engine(tmp_path / "same").test(
             tiny_model(name, layers=["layer1", "layer2"]), datamodule=tiny_datamodule(tiny_root), ckpt_path=ckpt
         )
     # and the right model still loads it
-    metrics = _engine(tmp_path / "ok").test(tiny_model(name), datamodule=tiny_datamodule(tiny_root), ckpt_path=ckpt)
+    metrics = tiny_engine(tmp_path / "ok").test(tiny_model(name), datamodule=tiny_datamodule(tiny_root), ckpt_path=ckpt)
     assert 0.0 <= metrics[0]["image_AUROC"] <= 1.0
 
 
@@ -150,7 +149,7 @@ def test_checkpoint_of_another_model_or_other_arguments(name: str, tiny_root: Pa
 def test_exif_orientation_is_named_and_a_mask_that_disagrees_stops_training(
     name: str, tiny_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    root = _copy(tiny_root, tmp_path)
+    root = copy_category(tiny_root, tmp_path)
     image = sorted((root / "brick" / "test" / "scratch").glob("*.png"))[0]
     mask = root / "brick" / "ground_truth" / "scratch" / f"{image.stem}_mask.png"
     _orient(image, 6)
@@ -159,14 +158,14 @@ def test_exif_orientation_is_named_and_a_mask_that_disagrees_stops_training(
         match=rf"1 of \d+ (val|test) image\(s\) carry an EXIF orientation that their masks do not"
         rf".*{image.name} \(orientation 6; mask .*{mask.name} has 1\).*fix-images SRC DST",
     ):
-        engine = _engine(tmp_path)
+        engine = tiny_engine(tmp_path)
         engine.fit(tiny_model(name), datamodule=tiny_datamodule(root))
         engine.test(datamodule=tiny_datamodule(root))
     # the same tag on the mask: both are read as stored, so they agree; training goes on and the log names the file
     _orient(mask, 6)
     _orient(sorted((root / "brick" / "train" / "good").glob("*.png"))[0], 8)
     with caplog.at_level(logging.WARNING, logger="anomalib_kd_plugins.components.checks"):
-        engine = _engine(tmp_path / "tagged")
+        engine = tiny_engine(tmp_path / "tagged")
         engine.fit(tiny_model(name), datamodule=tiny_datamodule(root))
         engine.test(datamodule=tiny_datamodule(root), verbose=False)
     text = caplog.text
@@ -176,7 +175,7 @@ def test_exif_orientation_is_named_and_a_mask_that_disagrees_stops_training(
 
 @pytest.mark.parametrize("name", MODELS)
 def test_missing_mask_is_named_before_anomalibs_builder(name: str, tiny_root: Path, tmp_path: Path) -> None:
-    root = _copy(tiny_root, tmp_path)
+    root = copy_category(tiny_root, tmp_path)
     image = sorted((root / "brick" / "test" / "scratch").glob("*.png"))[1]
     mask = root / "brick" / "ground_truth" / "scratch" / f"{image.stem}_mask.png"
     mask.unlink()
@@ -185,10 +184,10 @@ def test_missing_mask_is_named_before_anomalibs_builder(name: str, tiny_root: Pa
         match=rf"1 file\(s\) of .*brick have no partner"
         rf".*{image.name} \(no mask in .*ground_truth/scratch\).*NAME_mask.png",
     ):
-        _engine(tmp_path).fit(tiny_model(name), datamodule=tiny_datamodule(root))
+        tiny_engine(tmp_path).fit(tiny_model(name), datamodule=tiny_datamodule(root))
     # and the same for `anomalib test`
     with pytest.raises(ValueError, match=rf"{image.name} \(no mask"):
-        _engine(tmp_path).test(tiny_model(name), datamodule=tiny_datamodule(root))
+        tiny_engine(tmp_path).test(tiny_model(name), datamodule=tiny_datamodule(root))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -202,10 +201,10 @@ def test_cases_that_already_worked_keep_working(name: str, tiny_root: Path, tmp_
     Image.open(first).convert("CMYK").save(normal / "cmyk.jpg")
     Image.open(first).convert("RGB").resize((4000, 3000)).save(normal / "large.png")
     dm = Folder(name="mixed", root=tmp_path, normal_dir="good", train_batch_size=4, num_workers=0, seed=0)
-    engine = _engine(tmp_path)
+    engine = tiny_engine(tmp_path)
     engine.fit(tiny_model(name), datamodule=dm)
     assert all(torch.isfinite(b.anomaly_map).all() for b in engine.predict(datamodule=dm))
     (normal / "empty.png").write_bytes(b"")
     dm = Folder(name="mixed", root=tmp_path, normal_dir="good", train_batch_size=4, num_workers=0, seed=0)
     with pytest.raises(ValueError, match=r"cannot be read: .*empty.png .*Replace or delete"):
-        _engine(tmp_path / "again").fit(tiny_model(name), datamodule=dm)
+        tiny_engine(tmp_path / "again").fit(tiny_model(name), datamodule=dm)

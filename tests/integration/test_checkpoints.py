@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 from anomalib.callbacks.checkpoint import ModelCheckpoint
+from helpers import tiny_datamodule, tiny_model
 from lightning.pytorch import Callback, seed_everything
-from test_engine import tiny_model
-from test_robustness import tiny_datamodule
 
 pytestmark = pytest.mark.slow
 

@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from helpers import TINY_FLAGS, run_offline
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-# the per-model flags of a tiny model on the command line (test_engine.TINY is the Python twin)
-TINY_FLAGS = {"Adps": ["--model.k", "2"], "Dmdd": ["--model.seg_channels", "32"]}
-
-
-def run_offline(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
-) -> subprocess.CompletedProcess:
-    """Run a command line in a fresh process, offline, capturing its output."""
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=timeout)
-
-
 def _tiny_model_args(model: str = "Adps") -> list[str]:
-    return ["--model.backbone", "resnet18", "--model.pre_trained", "false", *TINY_FLAGS[model]]
+    return TINY_FLAGS[model]
 
 
 def _data_args(root: Path) -> list[str]:
@@ -129,34 +116,45 @@ def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> Non
     assert list(tmp_path.rglob("model.ckpt"))
 
 
-@pytest.mark.parametrize("name", ["adps.yaml", "adps_cpu.yaml", "dmdd.yaml", "dmdd_cpu.yaml"])
-def test_configs_match_presets(name: str) -> None:
+def test_shipped_configs_are_the_recipe_table() -> None:
+    """The YAML files inside the package are what `anomalib-kd config NAME` renders from the recipe table."""
     from anomalib_kd_plugins.components.backbone import backbone_normalization
-    from anomalib_kd_plugins.presets import NORM, PRESETS
+    from anomalib_kd_plugins.recipes import NORM, by_name, config_dir, config_names, render_config
 
-    repo = Path(__file__).resolve().parents[2]
-    config = yaml.safe_load((repo / "configs" / name).read_text())
-    preset = PRESETS[name.removesuffix(".yaml")]
-    model = config["model"]
-    assert model["class_path"] == f"anomalib_kd_plugins.{preset['model']}"
-    for key, value in preset["init_args"].items():
-        assert model["init_args"][key] == value, key
-    for key, value in preset["trainer"].items():
-        assert config["trainer"][key] == value, key
-    assert config["data"]["init_args"]["train_batch_size"] == preset["train_batch_size"]
-    resize, normalize = model["init_args"]["pre_processor"]["init_args"]["transform"]["init_args"]["transforms"]
-    assert resize["init_args"]["size"] == [preset["image_size"]] * 2
-    per_backbone = preset.get("normalization", NORM) == "backbone"
-    mean, std = backbone_normalization(preset["init_args"]["backbone"] if per_backbone else None)
-    assert normalize["init_args"] == {"mean": mean, "std": std}  # the teacher's own statistics (lite0: 0.5/0.5)
+    shipped = sorted(p.stem for p in config_dir().glob("*.yaml"))
+    assert shipped == sorted(config_names()) == ["adps", "adps_cpu", "dmdd", "dmdd_b", "dmdd_cpu"]
+    for name in shipped:
+        text = (config_dir() / f"{name}.yaml").read_text()
+        assert text == render_config(name), f"{name}.yaml is stale: anomalib-kd config --write-all {config_dir()}"
+        config, spec = yaml.safe_load(text), by_name(name)
+        model = config["model"]
+        assert model["class_path"] == f"anomalib_kd_plugins.{spec['model']}"
+        assert {k: model["init_args"][k] for k in spec["init_args"]} == spec["init_args"]
+        assert {k: config["trainer"][k] for k in spec["trainer"]} == spec["trainer"]
+        assert config["data"]["init_args"]["train_batch_size"] == spec["train_batch_size"]
+        resize, normalize = model["init_args"]["pre_processor"]["init_args"]["transform"]["init_args"]["transforms"]
+        assert resize["init_args"]["size"] == [spec["image_size"]] * 2
+        per_backbone = spec.get("normalization", NORM) == "backbone"
+        mean, std = backbone_normalization(spec["init_args"]["backbone"] if per_backbone else None)
+        assert normalize["init_args"] == {"mean": mean, "std": std}  # the teacher's own statistics (lite0: 0.5/0.5)
+
+
+def test_config_command_prints_and_writes_a_recipe(tmp_path: Path) -> None:
+    from anomalib_kd_plugins.recipes import render_config
+
+    printed = run_offline([str(BIN / "anomalib-kd"), "config", "dmdd_cpu"], tmp_path)
+    assert printed.returncode == 0 and printed.stdout == render_config("dmdd_cpu"), printed.stderr[-2000:]
+    written = run_offline([str(BIN / "anomalib-kd"), "config", "adps", "--out", str(tmp_path / "a.yaml")], tmp_path)
+    assert written.returncode == 0 and (tmp_path / "a.yaml").read_text() == render_config("adps")
+    unknown = run_offline([str(BIN / "anomalib-kd"), "config", "padim"], tmp_path)
+    assert unknown.returncode == 2 and "choose from" in unknown.stderr
 
 
 def test_stock_cli_parses_every_config(tmp_path: Path) -> None:
-    """What `anomalib train --config F --print_config` runs, for every file in configs/, in one interpreter."""
-    from anomalib_kd_plugins.presets import PRESETS
+    """What `anomalib train --config F --print_config` runs, for every shipped config, in one interpreter."""
+    from anomalib_kd_plugins.recipes import by_name, config_dir, config_names
 
-    repo = Path(__file__).resolve().parents[2]
-    names = ["adps", "adps_cpu", "dmdd", "dmdd_cpu"]
+    names = config_names()
     code = f"""
 import contextlib, io, sys
 from anomalib.cli.cli import AnomalibCLI  # the stock `anomalib` console script's class
@@ -164,7 +162,7 @@ for name in {names!r}:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         try:
-            AnomalibCLI(args=["train", "--config", f"{repo}/configs/{{name}}.yaml", "--print_config"])
+            AnomalibCLI(args=["train", "--config", f"{config_dir()}/{{name}}.yaml", "--print_config"])
         except SystemExit as exc:
             assert exc.code in (None, 0), (name, exc.code)
     print(f"=== {{name}}")
@@ -175,9 +173,9 @@ for name in {names!r}:
     printed = dict(chunk.split("\n", 1) for chunk in proc.stdout.split("=== ")[1:])
     assert sorted(printed) == sorted(names)
     for name, text in printed.items():
-        config = yaml.safe_load(text)
-        assert config["model"]["class_path"] == f"anomalib_kd_plugins.{PRESETS[name]['model']}", name
-        assert config["model"]["init_args"]["backbone"] == PRESETS[name]["init_args"]["backbone"], name
+        config, spec = yaml.safe_load(text), by_name(name)
+        assert config["model"]["class_path"] == f"anomalib_kd_plugins.{spec['model']}", name
+        assert config["model"]["init_args"]["backbone"] == spec["init_args"]["backbone"], name
 
 
 def test_benchmark_pipeline_resolves_adps(tiny_root: Path, tmp_path: Path) -> None:

@@ -7,21 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY, tiny_model
 
 from anomalib_kd_plugins.components.schedule import multistep_milestones
 
 pytestmark = pytest.mark.slow
-TINY_BASE = {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"], "pre_trained": False}
-TINY_ARGS = {**TINY_BASE, "k": 2}  # Adps
-TINY = {"Adps": TINY_ARGS, "Dmdd": {**TINY_BASE, "seg_channels": 32}}
-
-
-def tiny_model(name: str, **overrides):
-    """A small, unpretrained model at 64×64."""
-    import anomalib_kd_plugins
-
-    cls = getattr(anomalib_kd_plugins, name)
-    return cls(**{**TINY[name], **overrides}, pre_processor=cls.configure_pre_processor(image_size=(64, 64)))
 
 
 @pytest.fixture(scope="module", params=["Adps", "Dmdd"])
@@ -128,17 +118,17 @@ def test_anomaly_source_folder_errors(tmp_path: Path) -> None:
     from anomalib_kd_plugins import Adps
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        Adps(**TINY_ARGS, anomaly_source_path=str(tmp_path / "nope"))
+        Adps(**TINY["Adps"], anomaly_source_path=str(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no images"):
-        Adps(**TINY_ARGS, anomaly_source_path=str(tmp_path / "empty"))
+        Adps(**TINY["Adps"], anomaly_source_path=str(tmp_path / "empty"))
 
 
 def test_bad_image_size_fails_before_training() -> None:
     from anomalib_kd_plugins import Adps
 
     with pytest.raises(ValueError, match="multiples of k × 16 = 32"):
-        Adps(**TINY_ARGS, pre_processor=Adps.configure_pre_processor(image_size=(100, 100)))
+        Adps(**TINY["Adps"], pre_processor=Adps.configure_pre_processor(image_size=(100, 100)))
 
 
 @pytest.mark.skipif(os.cpu_count() == 1, reason="needs a second core for speed only")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_engine import tiny_model
+from helpers import tiny_model
 
 from anomalib_kd_plugins.deploy import (
     FIELDS,

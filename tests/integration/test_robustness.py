@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY, copy_category, tiny_datamodule, tiny_engine, tiny_model
 from PIL import Image
-from test_engine import TINY, tiny_model
 
 pytestmark = pytest.mark.slow
 MODELS = ["Adps", "Dmdd"]
-
-
-def _copy(tiny_root: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    shutil.copytree(tiny_root / "brick", root / "brick")
-    return root
-
-
-def tiny_datamodule(root: Path, **kwargs):
-    """The tiny brick category with a fixed split (shared with test_checkpoints)."""
-    from anomalib.data import MVTecAD
-
-    args = {"train_batch_size": 4, "eval_batch_size": 4, "num_workers": 0, "seed": 0, **kwargs}
-    return MVTecAD(root=root, category="brick", **args)
-
-
-def _engine(tmp_path: Path, **kwargs):
-    from anomalib.engine import Engine
-
-    args = {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "logger": False, "enable_progress_bar": False}
-    return Engine(default_root_dir=tmp_path / "run", **{**args, **kwargs})
 
 
 def _assert_finite_predictions(engine, model, datamodule) -> None:
@@ -107,14 +85,14 @@ def test_nan_inf_and_non_rgb_tensors_are_refused(name: str) -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_grayscale_and_rgba_files_are_read_as_rgb(name: str, tiny_root: Path, tmp_path: Path) -> None:
-    root = _copy(tiny_root, tmp_path)
+    root = copy_category(tiny_root, tmp_path)
     files = sorted((root / "brick").rglob("*.png"))
     images = [f for f in files if "ground_truth" not in f.parts]
     for i, path in enumerate(images):
         Image.open(path).convert("L" if i % 2 else "RGBA").save(path)
     assert {Image.open(p).mode for p in images} == {"L", "RGBA"}
     model, dm = tiny_model(name), tiny_datamodule(root)
-    engine = _engine(tmp_path)
+    engine = tiny_engine(tmp_path)
     engine.fit(model, datamodule=dm)
     metrics = engine.test(model, datamodule=dm, verbose=False)[0]
     assert 0.0 <= metrics["image_AUROC"] <= 1.0 and 0.0 <= metrics["pixel_AUROC"] <= 1.0
@@ -123,23 +101,23 @@ def test_grayscale_and_rgba_files_are_read_as_rgb(name: str, tiny_root: Path, tm
 
 @pytest.mark.parametrize("name", MODELS)
 def test_corrupt_training_image(name: str, tiny_root: Path, tmp_path: Path) -> None:
-    root = _copy(tiny_root, tmp_path)
+    root = copy_category(tiny_root, tmp_path)
     corrupt = sorted((root / "brick" / "train" / "good").glob("*.png"))[3]
     corrupt.write_bytes(corrupt.read_bytes()[:100])  # truncated PNG
     model = tiny_model(name)
     with pytest.raises(ValueError, match=rf"1 of 8 train image\(s\) cannot be read.*{corrupt.name}.*Replace or delete"):
-        _engine(tmp_path).fit(model, datamodule=tiny_datamodule(root))
+        tiny_engine(tmp_path).fit(model, datamodule=tiny_datamodule(root))
     assert corrupt.exists() and len(list(corrupt.parent.glob("*.png"))) == 8  # nothing deleted or moved
     assert not list((tmp_path / "run").rglob("*.ckpt"))  # stopped before training
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_empty_training_folder(name: str, tiny_root: Path, tmp_path: Path) -> None:
-    root = _copy(tiny_root, tmp_path)
+    root = copy_category(tiny_root, tmp_path)
     for path in (root / "brick" / "train" / "good").glob("*.png"):
         path.unlink()
     with pytest.raises(ValueError, match=r"train set is empty: no images were found under .*brick.*train/good/"):
-        _engine(tmp_path).fit(tiny_model(name), datamodule=tiny_datamodule(root))
+        tiny_engine(tmp_path).fit(tiny_model(name), datamodule=tiny_datamodule(root))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -158,7 +136,7 @@ def test_test_set_without_masks(name: str, tiny_root: Path, tmp_path: Path) -> N
         num_workers=0,
         seed=0,
     )
-    model, engine = tiny_model(name), _engine(tmp_path)
+    model, engine = tiny_model(name), tiny_engine(tmp_path)
     engine.fit(model, datamodule=dm)
     metrics = engine.test(model, datamodule=dm, verbose=False)[0]
     assert 0.0 <= metrics["image_AUROC"] <= 1.0  # image metrics are computed
@@ -168,10 +146,10 @@ def test_test_set_without_masks(name: str, tiny_root: Path, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("name", MODELS)
 def test_training_set_of_one_image(name: str, tiny_root: Path, tmp_path: Path) -> None:
-    root = _copy(tiny_root, tmp_path)
+    root = copy_category(tiny_root, tmp_path)
     for path in sorted((root / "brick" / "train" / "good").glob("*.png"))[1:]:
         path.unlink()
-    model, dm, engine = tiny_model(name), tiny_datamodule(root), _engine(tmp_path, max_epochs=2)
+    model, dm, engine = tiny_model(name), tiny_datamodule(root), tiny_engine(tmp_path, max_epochs=2)
     engine.fit(model, datamodule=dm)
     assert engine.trainer.current_epoch == 2  # one batch of one image per epoch, both epochs trained
     _assert_finite_predictions(engine, model, dm)

@@ -8,19 +8,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_cli import TINY_FLAGS
+from helpers import TINY, cli_flags
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-# the CPU presets' teacher: its timm features_only student runs blocks past the deepest distilled layer, so DDP
-# must be told about unused parameters (a resnet18 student uses every parameter and would not catch that)
-LITE0 = ["--model.backbone", "tf_efficientnet_lite0", "--model.layers", "[blocks.1,blocks.2,blocks.4]"]
+# the CPU recipes' teacher, given alone: its stride-4/8/16 layers are picked from timm's feature_info. A timm
+# features_only EfficientNet student ran blocks past the deepest distilled layer, so DDP had to be told about unused
+# parameters (a resnet18 student uses every parameter and would not catch that)
+LITE0 = ["--model.backbone", "tf_efficientnet_lite0"]
 
 
 @pytest.mark.parametrize("name", ["Adps", "Dmdd"])
 def test_ddp_two_cpu_processes_train_and_test(name: str, tiny_root: Path, seeded_weights: Path, tmp_path: Path) -> None:
     del seeded_weights  # the lite0 ImageNet weights, from the offline cache
-    args = [str(BIN / "anomalib"), "train", "--model", name, *LITE0, *TINY_FLAGS[name]]
+    small = cli_flags({k: v for k, v in TINY[name].items() if k not in ("backbone", "layers", "pre_trained")})
+    args = [str(BIN / "anomalib"), "train", "--model", name, *LITE0, *small]
     args += ["--data", "anomalib.data.MVTecAD", "--data.root", str(tiny_root), "--data.category", "brick"]
     args += ["--data.num_workers", "0", "--data.train_batch_size", "2", "--data.eval_batch_size", "4"]
     args += ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]

@@ -1,6 +1,6 @@
 """Short real-photo CPU runs must localise held-out real defects well above chance (papers' pixel AUROC metric).
 
-Budget: the `*_cpu` presets (pretrained ImageNet tf_efficientnet_lite0 teacher, 128², 8-10 epochs) on the brick
+Budget: the `cpu` recipes (pretrained ImageNet tf_efficientnet_lite0 teacher, 128², 8-10 epochs) on the brick
 category: about 2 minutes each. ``benchmarks/broken_models.py`` runs the same recipe with the WMB inverted or the
 loss sign flipped: a flipped loss never localises (pixel AUROC ≈ 0.45), and an inverted WMB moves the PSM input's
 energy off the defects (AUROC ≈ 0.2), which the second ADPS assertion catches. Pixel AUROC alone cannot: the PSM
@@ -22,18 +22,27 @@ from anomalib_kd_plugins.bench.diagnostics import dmdd_branch_aurocs, wmb_energy
 pytestmark = [pytest.mark.slow, pytest.mark.quality]
 
 
-def train_and_test(preset_name: str, root: Path, category: str, workdir: Path) -> tuple[dict[str, float], Any]:
-    """Fit a preset with a fixed seed, exactly as the demo does; return the test metrics and the engine."""
+def train_and_test(model: str, root: Path, category: str, workdir: Path) -> tuple[dict[str, float], Any]:
+    """Fit a CPU recipe with a fixed seed, exactly as the demo does; return the test metrics and the engine."""
     from lightning.pytorch import seed_everything
 
-    from anomalib_kd_plugins.presets import fit_and_test
+    from anomalib_kd_plugins.bench.engine import fit_and_test, mvtec_datamodule
+    from anomalib_kd_plugins.recipes import recipe
 
+    spec = recipe(model, "cpu")
     seed_everything(0, workers=True)
-    return fit_and_test(preset_name, root, category, workdir, visualizer=False, enable_progress_bar=False)
+    metrics, engine, _ = fit_and_test(
+        spec,
+        mvtec_datamodule(spec, root, category),
+        workdir,
+        model_overrides={"visualizer": False},
+        trainer_overrides={"enable_progress_bar": False},
+    )
+    return metrics, engine
 
 
 def test_adps_cpu_preset_localises_real_defects(seeded_weights: Path, demo_root: Path, tmp_path: Path) -> None:
-    metrics, engine = train_and_test("adps_cpu", demo_root, "brick", tmp_path)
+    metrics, engine = train_and_test("Adps", demo_root, "brick", tmp_path)
     assert metrics["pixel_AUROC"] >= 0.90, metrics
     assert metrics["image_AUROC"] >= 0.75, metrics
     # the Weight Mask Block's output concentrates on the (never seen) real defects
@@ -41,7 +50,7 @@ def test_adps_cpu_preset_localises_real_defects(seeded_weights: Path, demo_root:
 
 
 def test_dmdd_cpu_preset_localises_real_defects(seeded_weights: Path, demo_root: Path, tmp_path: Path) -> None:
-    metrics, engine = train_and_test("dmdd_cpu", demo_root, "brick", tmp_path)
+    metrics, engine = train_and_test("Dmdd", demo_root, "brick", tmp_path)
     assert metrics["pixel_AUROC"] >= 0.90, metrics
     assert metrics["image_AUROC"] >= 0.75, metrics
     # both decoupled branches depart from the teacher on the (never seen) real defects: NGM and AIM did their job

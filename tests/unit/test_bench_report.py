@@ -70,7 +70,7 @@ def test_csv_and_plots_are_written(tmp_path: Path) -> None:
         assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
 
 
-def test_recipes_follow_the_presets_and_flags() -> None:
+def test_recipes_follow_the_table_and_flags() -> None:
     assert recipe("Adps")["init_args"]["backbone"] == "tf_efficientnet_lite0"
     assert recipe("Adps", "paper")["init_args"]["backbone"] == "wide_resnet50_2"
     assert recipe("Adps", "paper")["trainer"] == {"max_epochs": 300}
@@ -154,3 +154,18 @@ def test_set_overrides_one_recipe_setting_of_one_model() -> None:
         apply_setting(recipes, "Dmdd.kd_reduction=batch_sum")
     with pytest.raises(SystemExit, match=r"expected MODEL\.KEY=VALUE"):
         apply_setting(recipes, "anomaly_source=self")
+
+
+@pytest.mark.parametrize(("config", "kind"), [("realphoto_cpu", "cpu"), ("mvtec_paper", "paper")])
+def test_benchmark_grids_use_the_recipe_table(config: str, kind: str) -> None:
+    """The `anomalib benchmark` grids carry each model's teacher and layers from the recipe table."""
+    import yaml
+
+    from anomalib_kd_plugins.recipes import config_dir, paper_backbone
+    from anomalib_kd_plugins.recipes import recipe as table_recipe
+
+    grid = yaml.safe_load((config_dir() / "benchmark" / f"{config}.yaml").read_text())["benchmark"]["model"]["grid"]
+    for member in grid:
+        model, args = member["class_path"], member["init_args"]
+        expected = paper_backbone(model) if kind == "paper" else table_recipe(model, "cpu")["init_args"]
+        assert (args["backbone"], args["layers"]) == (expected["backbone"], expected["layers"]), model

@@ -20,6 +20,7 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+from anomalib_kd_plugins.components.backbone import default_layers
 from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
 from anomalib_kd_plugins.components.schedule import multistep_milestones
@@ -36,7 +37,8 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
 
     Args:
         backbone: timm CNN for teacher and student. Paper: ``wide_resnet50_2``.
-        layers: teacher/student stages distilled (n = 3 stages is [A §1.3]).
+        layers: teacher/student stages distilled (n = 3 stages is [A §1.3]); ``None``: the backbone's stages at
+            strides 4/8/16 (``layer1..3`` for ResNets, ``blocks.1/2/4`` for tf_efficientnet_lite0).
         pre_trained: load ImageNet weights for the frozen teacher (offline: ``anomalib-kd weights seed``).
         student_pretrained: initialise the student from the same weights [A §1.3; paper: unspecified, default random].
         k: the student sees k×k non-overlapping patches (§III-A; paper k = 8).
@@ -70,7 +72,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
     def __init__(
         self,
         backbone: str = "wide_resnet50_2",
-        layers: Sequence[str] = ("layer1", "layer2", "layer3"),
+        layers: Sequence[str] | None = None,
         pre_trained: bool = True,
         student_pretrained: bool = False,
         k: int = 8,
@@ -95,6 +97,8 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         evaluator: Evaluator | bool = True,
         visualizer: Visualizer | bool = True,
     ) -> None:
+        if layers is None:  # the backbone's stride-4/8/16 stages; saved resolved in the checkpoint's hyper-parameters
+            layers = default_layers(backbone)
         if pre_processor is True:  # anomalib's default, with this backbone's normalisation (not always ImageNet's)
             pre_processor = self.configure_pre_processor(backbone=backbone)
         super().__init__(

@@ -21,6 +21,7 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+from anomalib_kd_plugins.components.backbone import default_layers
 from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
 from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer
@@ -36,7 +37,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
 
     Args:
         backbone: timm CNN for the frozen teacher and the student encoder [A: preset A resnet18; B wide_resnet50_2].
-        layers: distilled levels (preset A: resnet18 layer1-3).
+        layers: distilled levels; ``None``: the backbone's stages at strides 4/8/16 (resnet18: layer1-3).
         pre_trained: ImageNet teacher (offline: ``anomalib-kd weights seed``).
         decouple_expansion: channel expansion of the 1×1 decoupling head before the split [A; F: "expand"].
         ngm_mask: restrict NGM to normal pixels [A; default off = full-image denoising].
@@ -72,7 +73,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
     def __init__(
         self,
         backbone: str = "resnet18",
-        layers: Sequence[str] = ("layer1", "layer2", "layer3"),
+        layers: Sequence[str] | None = None,
         pre_trained: bool = True,
         decouple_expansion: int = 2,
         ngm_mask: bool = False,
@@ -104,6 +105,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         evaluator: Evaluator | bool = True,
         visualizer: Visualizer | bool = True,
     ) -> None:
+        if layers is None:  # the backbone's stride-4/8/16 stages; saved resolved in the checkpoint's hyper-parameters
+            layers = default_layers(backbone)
         if pre_processor is True:  # anomalib's default, with this backbone's normalisation (not always ImageNet's)
             pre_processor = self.configure_pre_processor(backbone=backbone)
         super().__init__(

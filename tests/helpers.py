@@ -1,0 +1,71 @@
+"""Helpers the test modules share (no test module imports another): tiny models, data, engines, subprocesses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from anomalib_kd_plugins.recipes import PLUGIN_MODELS, recipe
+
+# the recipe table's `tiny` recipes: unpretrained resnet18 at 64², seconds per fit
+TINY: dict[str, dict[str, Any]] = {m: recipe(m, "tiny")["init_args"] for m in PLUGIN_MODELS}
+TINY_SIZE = recipe("Adps", "tiny")["image_size"]
+
+
+def cli_flags(init_args: dict[str, Any]) -> list[str]:
+    """``--model.KEY VALUE`` flags for the anomalib CLI (lists in YAML flow style, booleans lower case)."""
+    flags = []
+    for key, value in init_args.items():
+        if isinstance(value, list):
+            text = "[" + ",".join(map(str, value)) + "]"
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+        flags += [f"--model.{key}", text]
+    return flags
+
+
+# the tiny model's flags on the command line, per model
+TINY_FLAGS = {m: cli_flags(TINY[m]) for m in PLUGIN_MODELS}
+
+
+def tiny_model(name: str, **overrides: Any) -> Any:
+    """A small, unpretrained model at 64×64."""
+    import anomalib_kd_plugins
+
+    cls = getattr(anomalib_kd_plugins, name)
+    size = (TINY_SIZE, TINY_SIZE)
+    return cls(**{**TINY[name], **overrides}, pre_processor=cls.configure_pre_processor(image_size=size))
+
+
+def copy_category(tiny_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny brick category (tests that damage files work on it)."""
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root / "brick", root / "brick")
+    return root
+
+
+def tiny_datamodule(root: Path, **kwargs: Any) -> Any:
+    """The tiny brick category with a fixed split."""
+    from anomalib.data import MVTecAD
+
+    args = {"train_batch_size": 4, "eval_batch_size": 4, "num_workers": 0, "seed": 0, **kwargs}
+    return MVTecAD(root=root, category="brick", **args)
+
+
+def tiny_engine(tmp_path: Path, **kwargs: Any) -> Any:
+    """A one-epoch CPU Engine without logger or progress bar."""
+    from anomalib.engine import Engine
+
+    args = {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "logger": False, "enable_progress_bar": False}
+    return Engine(default_root_dir=tmp_path / "run", **{**args, **kwargs})
+
+
+def run_offline(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    """Run a command line in a fresh process, offline, capturing its output."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=timeout)
