@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import TINY, tiny_model
 
-from anomalib_kd_plugins.components.schedule import multistep_milestones
+from anomalib_kd_plugins.models.adps.schedule import multistep_milestones
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from anomalib_kd_plugins.components.patches import merge_patches, split_patches
 from anomalib_kd_plugins.models.adps.loss import AdpsLoss
+from anomalib_kd_plugins.models.adps.patches import merge_patches, split_patches
 from anomalib_kd_plugins.models.adps.torch_model import AdpsModel
 from anomalib_kd_plugins.models.dmdd.loss import DmddLoss
 from anomalib_kd_plugins.models.dmdd.torch_model import DmddModel

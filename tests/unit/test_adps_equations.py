@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from anomalib_kd_plugins.components.anomaly_map import max_score, top_k_mean_score
-from anomalib_kd_plugins.components.losses import resize_mask, softmax_focal_loss
-from anomalib_kd_plugins.models.adps.anomaly_map import AnomalyMapGenerator
-from anomalib_kd_plugins.models.adps.loss import AdpsLoss, distillation_loss
+from anomalib_kd_plugins.components.losses import resize_mask
+from anomalib_kd_plugins.models.adps.anomaly_map import AnomalyMapGenerator, max_score
+from anomalib_kd_plugins.models.adps.loss import AdpsLoss, distillation_loss, softmax_focal_loss
 from anomalib_kd_plugins.models.adps.torch_model import AdpsModel, PostSegmentationModule, weight_mask_block
+from anomalib_kd_plugins.models.dmdd.anomaly_map import top_k_mean_score
 
 
 def test_wmb_hand_values() -> None:

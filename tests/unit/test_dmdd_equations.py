@@ -5,10 +5,9 @@ import math
 import pytest
 import torch
 
-from anomalib_kd_plugins.components.anomaly_map import top_k_mean_score
-from anomalib_kd_plugins.components.attention import MultiPerceptionHead
-from anomalib_kd_plugins.components.blocks import DecoupleHead
-from anomalib_kd_plugins.models.dmdd.anomaly_map import AnomalyMapGenerator
+from anomalib_kd_plugins.models.dmdd.anomaly_map import AnomalyMapGenerator, top_k_mean_score
+from anomalib_kd_plugins.models.dmdd.attention import MultiPerceptionHead
+from anomalib_kd_plugins.models.dmdd.blocks import DecoupleHead
 from anomalib_kd_plugins.models.dmdd.loss import (
     DmddLoss,
     aim_loss_l1,
@@ -100,7 +99,7 @@ def test_multi_perception_head_shapes() -> None:
 
 
 def test_destseg_aspp_has_four_branches_and_a_3x3_fusion() -> None:
-    from anomalib_kd_plugins.components.attention import DeSTSegASPP
+    from anomalib_kd_plugins.models.dmdd.attention import DeSTSegASPP
 
     head = MultiPerceptionHead(channels=32, atrous_rates=(2, 4, 6), aspp="destseg").eval()
     assert isinstance(head.context, DeSTSegASPP) and len(head.context.branches) == 4

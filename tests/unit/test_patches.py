@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from anomalib_kd_plugins.components.patches import merge_patches, split_patches
+from anomalib_kd_plugins.models.adps.patches import merge_patches, split_patches
 
 
 @pytest.mark.parametrize("k", [1, 2, 4, 8])

@@ -23,10 +23,10 @@ from lightning.pytorch.utilities.types import STEP_OUTPUT
 from anomalib_kd_plugins.components.backbone import default_layers
 from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
-from anomalib_kd_plugins.components.schedule import multistep_milestones
 from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer
 
 from .loss import AdpsLoss
+from .schedule import multistep_milestones
 from .torch_model import AdpsModel
 
 logger = logging.getLogger(__name__)

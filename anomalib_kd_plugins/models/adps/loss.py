@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import torch
+from kornia.losses import focal_loss
 from torch import nn
 
-from anomalib_kd_plugins.components.losses import resize_mask, softmax_focal_loss
+from anomalib_kd_plugins.components.losses import resize_mask
+
+
+def softmax_focal_loss(logits: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Focal loss on 2-class logits, ADPS eq. (8): −(1−p)^τ log p on y=1, −p^τ log(1−p) on y=0, mean over pixels."""
+    target = mask.squeeze(1).long()
+    # kornia returns a (B, C, H, W) map that is zero outside the target class: sum classes, average pixels
+    return focal_loss(logits, target, alpha=None, gamma=gamma, reduction="none").sum(dim=1).mean()
 
 
 def distillation_loss(

@@ -16,10 +16,10 @@ from anomalib_kd_plugins.components.backbone import (
     feature_info,
     to_inference_layout,
 )
-from anomalib_kd_plugins.components.blocks import UpBlock
-from anomalib_kd_plugins.components.patches import merge_patches, split_patches
 
 from .anomaly_map import AnomalyMapGenerator
+from .blocks import UpBlock
+from .patches import merge_patches, split_patches
 
 
 def weight_mask_block(

@@ -6,8 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anomalib_kd_plugins.components.anomaly_map import top_k_mean_score
-
 
 class AnomalyMapGenerator(nn.Module):
     """Sigmoid of the segmentation logits, bilinearly upsampled to the input size; top-k mean image score."""
@@ -21,3 +19,9 @@ class AnomalyMapGenerator(nn.Module):
         # DeSTSeg order: sigmoid at the head's resolution, then bilinear upsampling
         anomaly_map = F.interpolate(torch.sigmoid(logits), size=image_size, mode="bilinear", align_corners=False)
         return anomaly_map, top_k_mean_score(anomaly_map, self.top_k)
+
+
+def top_k_mean_score(anomaly_map: torch.Tensor, k: int) -> torch.Tensor:
+    """Image score = mean of the k largest pixels (DeSTSeg T=100, DMDD [A])."""
+    flat = anomaly_map.flatten(1)
+    return flat.topk(min(k, flat.shape[1]), dim=1).values.mean(dim=1)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from kornia.losses import binary_focal_loss_with_logits
 from torch import nn
 
-from anomalib_kd_plugins.components.losses import resize_mask, sigmoid_focal_loss
+from anomalib_kd_plugins.components.losses import resize_mask
 
 AIM_FORMS = ("l1", "margin")
 AIM_TARGETS = ("anomalous", "normal")
@@ -73,6 +74,11 @@ def aim_loss_margin(
         m = resize_mask(mask, tuple(cos.shape[-2:]), mask_downsample)
         loss = loss + (m * (cos - margin).clamp(min=0)).sum() / (m.sum() + EPS)
     return loss
+
+
+def sigmoid_focal_loss(logits: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Binary focal loss without α weighting on 1-channel logits (DeSTSeg / DMDD seg loss), mean over pixels."""
+    return binary_focal_loss_with_logits(logits, mask.float(), alpha=None, gamma=gamma, reduction="mean")
 
 
 def segmentation_loss(logits: torch.Tensor, mask: torch.Tensor, gamma: float = 4.0) -> torch.Tensor:

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from anomalib.data import InferenceBatch
 from torch import nn
 
-from anomalib_kd_plugins.components.attention import MultiPerceptionHead
 from anomalib_kd_plugins.components.backbone import (
     InferenceLayoutMixin,
     build_feature_extractor,
@@ -20,9 +19,10 @@ from anomalib_kd_plugins.components.backbone import (
     feature_info,
     to_inference_layout,
 )
-from anomalib_kd_plugins.components.blocks import DecoupleHead, make_res_layer
 
 from .anomaly_map import AnomalyMapGenerator
+from .attention import MultiPerceptionHead
+from .blocks import DecoupleHead, make_res_layer
 
 
 class DmddFeatures(NamedTuple):

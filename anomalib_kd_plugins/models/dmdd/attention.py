@@ -10,7 +10,7 @@ from timm.layers.cbam import SpatialAttn
 from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP, ASPPConv, ASPPPooling
 
-from .blocks import conv_bn_relu
+from anomalib_kd_plugins.components.blocks import conv_bn_relu
 
 ASPP_FORMS = ("torchvision", "destseg")
 

@@ -1,0 +1,60 @@
+"""The package's layout holds: components/ is what both models share, each model keeps its own blocks."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "anomalib_kd_plugins"
+MODELS = ("adps", "dmdd")
+
+
+def _defined(path: Path) -> set[str]:
+    """Top-level public names a module defines (functions, classes, constants)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return {n for n in names if not n.startswith("_")}
+
+
+def _imported_from_components(folder: Path) -> set[tuple[str, str]]:
+    """(components module, name) pairs that the modules of ``folder`` import."""
+    pairs = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("anomalib_kd_plugins.components."):
+                module = node.module.rsplit(".", 1)[1]
+                pairs |= {(module, alias.name) for alias in node.names}
+    return pairs
+
+
+def _used_inside_components(name: str) -> bool:
+    """Whether shared code in components/ itself uses ``name`` (then both models reach it through that code)."""
+    uses = 0
+    for path in (PACKAGE / "components").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        uses += sum(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
+    return uses > 0
+
+
+def test_every_components_symbol_a_model_uses_is_used_by_both() -> None:
+    used = {model: _imported_from_components(PACKAGE / "models" / model) for model in MODELS}
+    single = []
+    for path in sorted((PACKAGE / "components").glob("*.py")):
+        for name in sorted(_defined(path)):
+            if _used_inside_components(name):
+                continue
+            users = [m for m in MODELS if (path.stem, name) in used[m]]
+            if len(users) == 1:
+                single.append(f"components/{path.name}:{name} (only {users[0]})")
+    assert not single, f"move these into their model's folder: {single}"
+
+
+def test_the_models_import_nothing_from_each_other() -> None:
+    for model in MODELS:
+        other = next(m for m in MODELS if m != model)
+        for path in (PACKAGE / "models" / model).rglob("*.py"):
+            assert f"models.{other}" not in path.read_text(), path
