@@ -3,7 +3,7 @@
 anomalib 2.7 has no plugin mechanism: ``jsonargparse`` finds a short model name (``--model Adps``) only among
 already-imported ``AnomalibModule`` subclasses, and ``anomalib.models.get_model({"class_path": "Adps"})`` (the
 benchmark path) only through ``getattr(anomalib.models, "Adps")``. Importing each entry point's class and setting it
-as an attribute of ``anomalib.models`` satisfies both (ARCHITECTURE.md, decision 2).
+as an attribute of ``anomalib.models`` satisfies both (docs/architecture.md, decision 2).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 machines are offline, so this module places a local file at
 ``$HF_HUB_CACHE/models--timm--<model>.<tag>/snapshots/<id>/model.safetensors`` (+ ``refs/main``). With
 ``HF_HUB_OFFLINE=1`` every timm-based anomalib model (ours and the baselines, unchanged) then loads it
-(ARCHITECTURE.md, decision 4).
+(docs/architecture.md, decision 4).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from .checks import (
     datamodule_splits,
     tracing,
 )
-from .synthesis import AnomalySynthesizer, find_normalize
+from .synthesis import AnomalySynthesizer
 
 
 class SyntheticAnomalyKDMixin:
@@ -76,7 +76,11 @@ class SyntheticAnomalyKDMixin:
         datamodule = getattr(trainer, "datamodule", None)
         for split, dataset in datamodule_splits(datamodule, stage):
             check_dataset(dataset, split)
-        self.synthesizer.set_normalization(find_normalize(getattr(self.pre_processor, "transform", None)))
+        from anomalib.data.transforms.utils import extract_transforms_by_type
+        from torchvision.transforms import v2
+
+        found = extract_transforms_by_type(getattr(self.pre_processor, "transform", None), v2.Normalize)
+        self.synthesizer.set_normalization(found[0] if found else None)
         # DDP: some trainable parameters get no gradient in a step, which DDP's default rejects: Dmdd's two phases each
         # leave one network idle, and a student built from a timm backbone whose unused stages cannot be pruned would
         # carry idle blocks. An explicit choice (ddp_find_unused_parameters_false) wins.

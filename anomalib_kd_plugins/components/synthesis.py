@@ -46,19 +46,6 @@ def check_anomaly_source(path: str | None) -> None:
         )
 
 
-def find_normalize(transform: nn.Module | None) -> v2.Normalize | None:
-    """Return the first ``Normalize`` inside a (possibly nested) torchvision v2 transform, if any."""
-    if transform is None:
-        return None
-    if isinstance(transform, v2.Normalize):
-        return transform
-    for child in getattr(transform, "transforms", []):
-        found = find_normalize(child)
-        if found is not None:
-            return found
-    return None
-
-
 ANOMALY_SOURCES = ("perlin", "self", "procedural", "folder")
 PROCEDURAL_KINDS = ("noise", "stripes", "checks", "gabor", "field")
 

@@ -79,7 +79,7 @@ def test_checked_benchmark_wrapper_fails_when_jobs_fail(tiny_root: Path, tmp_pat
     cfg = yaml.safe_load(config.read_text())
     cfg["benchmark"]["model"] = {"class_path": "NoSuchModel"}
     config.write_text(yaml.safe_dump(cfg))
-    # (anomalib 2.7's own `anomalib benchmark` logs such errors and exits 0: pitfall 3 of docs' anomalib.md §4)
+    # (the stock `anomalib benchmark` logs such errors and exits 0: docs/architecture.md, "anomalib 2.7 behaviours")
     checked = _run([str(BIN / "anomalib-kd"), "benchmark", "--config", str(config)], tmp_path)
     assert checked.returncode == 1
     assert "expected 1 result rows, found 0" in checked.stderr

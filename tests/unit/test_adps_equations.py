@@ -85,7 +85,7 @@ def test_total_loss_is_ld_plus_lambda_ls() -> None:
 def test_psm_channel_plan_matches_paper_for_wrn50() -> None:
     psm = PostSegmentationModule([256, 512, 1024], [4, 8, 16])
     widths = [b.body[0][0].out_channels for b in psm.blocks]
-    assert widths == [512, 256, 128, 64]  # papers.md §1.5
+    assert widths == [512, 256, 128, 64]  # docs/adps.md §1.5
     assert psm.skip_index == [1, 0, -1, -1]
     assert psm.head.out_channels == 2
 

@@ -1,4 +1,4 @@
-"""DMDD building blocks on hand-computed tensors (papers.md §2.2): decoupling, NGM, AIM-1/2, focal + L1, head, score."""
+"""DMDD blocks on hand-computed tensors (docs/dmdd.md §2.2): decoupling, NGM, AIM-1/2, focal + L1, head, score."""
 
 import math
 

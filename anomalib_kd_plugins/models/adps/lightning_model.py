@@ -2,7 +2,7 @@
 
 Paper defaults (§IV-A2): 256×256 input, k = 8, WideResNet-50-2 teacher (layers 1-3), Adam lr 1e-4, batch 32,
 300 epochs with lr ×0.2 at epochs 240 and 270, λ = 1. Options that the paper leaves open are marked [A] and
-documented in ``../shared/design/papers.md`` §1 numbering.
+documented in ``docs/adps.md`` (§1.x; tags: ``docs/README.md``).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class DeSTSegASPP(nn.Module):
 
 
 class MultiPerceptionHead(nn.Module):
-    """DMDD Multi-perception Segmentation Head [F: "multiple attention"; layout A §2.2].
+    """DMDD Multi-perception Segmentation Head [F §2.1: "multiple attention"; layout A §2.2].
 
     Three parallel perceptions of the fused map: channel attention (SE, C→C/16→C), spatial attention
     (CBAM: [mean_c, max_c] → 7×7 conv → sigmoid) and multi-receptive-field context (``aspp``: torchvision's

@@ -21,7 +21,7 @@ def make_res_layer(in_channels: int, out_channels: int, blocks: int = 2) -> nn.S
 
 
 class DecoupleHead(nn.Module):
-    """DMDD decoupling head [F S5: 1×1 convs expand, then split]: F → (F^N, F^A), each with F's width.
+    """DMDD decoupling head [F §2.1: 1×1 convs expand, then split]: F → (F^N, F^A), each with F's width.
 
     [A §2.2] Conv1×1(C→e·C) → BN → ReLU → Conv1×1(e·C→2C), split along channels.
     """

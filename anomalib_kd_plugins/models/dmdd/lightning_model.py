@@ -1,6 +1,6 @@
 """``Dmdd``: the anomalib Lightning module for DMDD (Liu et al., ACM MM 2024, arXiv 2408.03888).
 
-No official code exists; the architecture is the reconstruction of papers.md §2.2 on DeSTSeg's skeleton (§3).
+No official code exists; the architecture is the reconstruction of docs/dmdd.md §2.2 on DeSTSeg's skeleton (§2.3).
 Every [A] is a constructor option whose default is that proposal: resnet18 teacher (layers 1-3), expansion-2
 decoupling heads, unmasked NGM, AIM-1 against T(I_a), focal(γ=4)+L1 segmentation, DeSTSeg's two-phase SGD
 schedule (student phase for the first 20 % of steps, then the segmentation phase with the student frozen), and a

@@ -1,4 +1,4 @@
-"""DMDD losses (Liu et al., ACM MM 2024; reconstruction in papers.md §2.2, every form [A] unless tagged [F]).
+"""DMDD losses (Liu et al., ACM MM 2024; reconstruction in docs/dmdd.md §2.2, every form [A] unless tagged [F]).
 
 * NGM [F: cosine distance, target = teacher features of the normal image]:
   L_NGM = Σ_l mean_x [1 − cos(T_l(I_n), F^N_l(I_a))], optionally restricted to normal pixels (1 − M_l).

@@ -1,5 +1,5 @@
 """DMDD torch model (Liu et al., ACM MM 2024): frozen teacher, DeSTSeg-style student with decoupled normality and
-abnormality branches, and a multi-perception segmentation network (reconstruction, papers.md §2.2)."""
+abnormality branches, and a multi-perception segmentation network (reconstruction, docs/dmdd.md §2.2)."""
 
 from __future__ import annotations
 
