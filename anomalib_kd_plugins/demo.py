@@ -68,7 +68,9 @@ def run_demo(
         _say(f"{name}: recipe cpu, {spec['trainer'] | trainer}, {spec['image_size']}² images, {spec['init_args']}")
         seed_everything(seed, workers=True)
         datamodule = mvtec_datamodule(spec, data_root, category)
-        metrics, engine, _ = fit_and_test(spec, datamodule, out_dir / "results", trainer_overrides=trainer)
+        metrics, engine, _ = fit_and_test(
+            spec, datamodule, out_dir / "results", trainer_overrides={**trainer, "enable_model_summary": False}
+        )
         results[name] = metrics
         images[name] = Path(engine.trainer.default_root_dir) / "images"
 

@@ -187,8 +187,10 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """``SPEC.json RESULT.json``."""
+    from anomalib_kd_plugins.console import quiet_console
     from anomalib_kd_plugins.weights import go_offline
 
+    quiet_console()
     go_offline()  # offline first: weights only from the seeded local cache
     spec_path, out_path = argv or sys.argv[1:]
     spec = json.loads(Path(spec_path).read_text())

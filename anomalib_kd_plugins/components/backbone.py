@@ -103,9 +103,11 @@ def build_feature_extractor(
     check_backbone_name(backbone)
     try:
         extractor = TimmFeatureExtractor(
-            backbone=backbone, layers=list(layers), pre_trained=pre_trained, requires_grad=requires_grad
+            backbone=backbone, layers=list(layers), pre_trained=False, requires_grad=requires_grad
         )
         prune_unused_stages(extractor)
+        if pre_trained:
+            load_backbone_weights(extractor, backbone)
         return extractor if requires_grad else extractor.requires_grad_(False)
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}"
@@ -121,6 +123,22 @@ def build_feature_extractor(
                 f"Cannot extract layers {list(layers)} from backbone {backbone!r} ({text}). Available layers: {names}."
             ) from exc
         raise
+
+
+def load_backbone_weights(extractor: TimmFeatureExtractor, backbone: str) -> None:
+    """Load the backbone's pretrained weights into the extractor, without the classifier head.
+
+    timm's ``features_only`` EfficientNets have no head, so loading the full checkpoint into them logged "Unexpected
+    keys (bn2..., classifier..., conv_head...)" on every model built. The full model loads the checkpoint strictly
+    (timm's own check), and the extractor takes exactly its own tensors from it; any tensor it lacks is an error.
+    """
+    full = timm.create_model(backbone, pretrained=True).state_dict()
+    target = extractor.feature_extractor
+    wanted = target.state_dict()
+    absent = [k for k, v in wanted.items() if k not in full or full[k].shape != v.shape]
+    if absent:
+        raise ValueError(f"The pretrained {backbone!r} weights lack the extractor's tensors {absent[:5]}")
+    target.load_state_dict({k: full[k] for k in wanted})
 
 
 def prune_unused_stages(extractor: TimmFeatureExtractor) -> int:

@@ -136,8 +136,10 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         logits, cos_maps = self.model(images)
         loss, parts = self.loss(logits, cos_maps, masks)
         self.ensure_finite(loss, "lower `lr`")
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, logger=True)
-        self.log_dict(parts, on_step=False, on_epoch=True, logger=True)
+        # to the run's logger when it has one (Lightning's default), with the batch size it cannot infer from a Batch
+        log = {"on_step": False, "on_epoch": True, "batch_size": len(images)}
+        self.log("train_loss", loss, prog_bar=True, **log)
+        self.log_dict(parts, **log)
         return {"loss": loss}
 
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[dict[str, Any]]]:

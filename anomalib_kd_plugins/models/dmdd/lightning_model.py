@@ -211,8 +211,10 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         self.manual_backward(loss)
         for opt in optimizers:
             opt.step()
-        self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True, logger=True)
-        self.log_dict(logs, on_step=False, on_epoch=True, logger=True)
+        # to the run's logger when it has one (Lightning's default), with the batch size it cannot infer from a Batch
+        log = {"on_step": False, "on_epoch": True, "batch_size": len(normal)}
+        self.log("train_loss", loss.detach(), prog_bar=True, **log)
+        self.log_dict(logs, **log)
         return {"loss": loss.detach()}
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
