@@ -27,6 +27,15 @@ BASELINES = ("Patchcore", "ReverseDistillation")
 KINDS = ("paper", "paper_b", "cpu", "tiny")
 CONFIG_KINDS = ("paper", "paper_b", "cpu")  # the recipes shipped as anomalib CLI configs
 
+DMDD_PAPER: dict[str, Any] = {
+    "why": "reconstruction on DeSTSeg's recipe (docs/dmdd.md §2.2): resnet18 layer1-3, 256², batch 32, 5000 SGD steps, "
+    "the first 1000 for the student",
+    "init_args": {"backbone": "resnet18", "layers": RESNET_LAYERS, "lr_student": 0.4},
+    "image_size": 256,
+    "trainer": {"max_steps": 5000, "max_epochs": -1},
+    "train_batch_size": 32,
+}
+
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "Adps": {
         "paper": {
@@ -55,20 +64,11 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "Dmdd": {
-        "paper": {
-            "why": "reconstruction on DeSTSeg's recipe (docs/dmdd.md §2.2): resnet18 layer1-3, 256², batch 32, "
-            "5000 SGD steps, the first 1000 for the student",
-            "init_args": {"backbone": "resnet18", "layers": RESNET_LAYERS, "lr_student": 0.4},
-            "image_size": 256,
-            "trainer": {"max_steps": 5000, "max_epochs": -1},
-            "train_batch_size": 32,
-        },
+        "paper": DMDD_PAPER,
         "paper_b": {
+            **DMDD_PAPER,
             "why": "the reconstruction on a WRN50-2 teacher (the authors' later code uses it), otherwise as paper",
-            "init_args": {"backbone": WRN50, "layers": RESNET_LAYERS, "lr_student": 0.4},
-            "image_size": 256,
-            "trainer": {"max_steps": 5000, "max_epochs": -1},
-            "train_batch_size": 32,
+            "init_args": {**DMDD_PAPER["init_args"], "backbone": WRN50},
         },
         "cpu": {
             "why": "lite0 teacher with its own 0.5/0.5 normalisation, 128², a 128-channel segmentation head, 8 epochs "

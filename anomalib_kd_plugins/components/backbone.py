@@ -167,6 +167,13 @@ def feature_info(extractor: TimmFeatureExtractor) -> tuple[list[int], list[int]]
     return list(info.channels()), list(info.reduction())
 
 
+def frozen_features(extractor: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """A frozen teacher's features of ``images``: eval mode (BN statistics fixed), no autograd graph."""
+    extractor.eval()
+    with torch.no_grad():
+        return list(extractor(images).values())
+
+
 def to_inference_layout(images: torch.Tensor) -> torch.Tensor:
     """Images in channels_last, the layout :class:`InferenceLayoutMixin` gives the weights in eval mode."""
     return images.contiguous(memory_format=torch.channels_last)

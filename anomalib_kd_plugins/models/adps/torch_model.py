@@ -14,6 +14,7 @@ from anomalib_kd_plugins.components.backbone import (
     InferenceLayoutMixin,
     build_feature_extractor,
     feature_info,
+    frozen_features,
     to_inference_layout,
 )
 
@@ -179,9 +180,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
 
     def teacher_features(self, images: torch.Tensor) -> list[torch.Tensor]:
         """T_i on the holistic image (frozen teacher)."""
-        self.teacher.eval()
-        with torch.no_grad():
-            return list(self.teacher(images).values())
+        return frozen_features(self.teacher, images)
 
     def student_features(self, images: torch.Tensor) -> list[torch.Tensor]:
         """S_i from the student run on the k×k patches (or on the tiles of stage ``asym_stage``'s input), re-tiled."""

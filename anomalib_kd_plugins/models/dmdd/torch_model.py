@@ -17,6 +17,7 @@ from anomalib_kd_plugins.components.backbone import (
     build_feature_extractor,
     check_backbone_name,
     feature_info,
+    frozen_features,
     to_inference_layout,
 )
 
@@ -143,9 +144,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
 
     def teacher_features(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Frozen teacher features T_l(images)."""
-        self.teacher.eval()
-        with torch.no_grad():
-            return list(self.teacher(images).values())
+        return frozen_features(self.teacher, images)
 
     def student_features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Decoupled student features (F^N_l, F^A_l) of ``images``."""
