@@ -91,6 +91,7 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", help="default: all of them")
     parser.add_argument("--categories", nargs="+", help="default: every demo category")
     parser.add_argument("--report-only", action="store_true", help="write the report from the runs already done")
+    parser.add_argument("--readme", help="also put the report into this file between <!-- ablations --> markers")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     chosen = [v for v in VARIANTS if not args.variants or v[0] in args.variants]
@@ -111,6 +112,8 @@ def main() -> int:
     write_csv(rows, out / "ablations.csv")
     (out / "ablations.md").write_text(report(rows))
     plot(rows, out / "ablations.png")
+    if args.readme:
+        update_readme(Path(args.readme), (out / "ablations.md").read_text())
     print((out / "ablations.md").read_text())
     print(f"wrote {out / 'ablations.csv'}, {out / 'ablations.md'} and {out / 'ablations.png'}")
     return 0
@@ -211,6 +214,16 @@ def report(rows: list[dict[str, object]]) -> str:
         diffs = ", ".join(f"`{a}` − `{b}` {d:+.3f}" for (a, b), (_, d) in zip(pairs, results, strict=True))
         lines.append(f"| {claim} | {source} | {LABELS[metric]} | {diffs} | **{worst}** |")
     return "\n".join(lines) + "\n"
+
+
+def update_readme(path: Path, report_text: str) -> None:
+    """Replace the text between ``<!-- ablations -->`` and ``<!-- /ablations -->`` with the report."""
+    text = path.read_text()
+    start, end = "<!-- ablations -->\n", "<!-- /ablations -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} has no {start.strip()} ... {end} block")
+    head, rest = text.split(start, 1)
+    path.write_text(head + start + report_text + rest[rest.index(end) :])
 
 
 def plot(rows: list[dict[str, object]], path: Path) -> None:
