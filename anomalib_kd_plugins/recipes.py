@@ -27,6 +27,10 @@ BASELINES = ("Patchcore", "ReverseDistillation")
 KINDS = ("paper", "paper_b", "cpu", "tiny")
 CONFIG_KINDS = ("paper", "paper_b", "cpu")  # the recipes shipped as anomalib CLI configs
 
+CPU_BASE: dict[str, Any] = {"image_size": 128, "train_batch_size": 4}  # what every cpu recipe shares
+TINY_BASE: dict[str, Any] = {"image_size": 64, "trainer": {"max_epochs": 1}, "train_batch_size": 4}
+TINY_ARGS: dict[str, Any] = {"backbone": "resnet18", "layers": RESNET_LAYERS, "pre_trained": False}
+
 DMDD_PAPER: dict[str, Any] = {
     "why": "reconstruction on DeSTSeg's recipe (docs/dmdd.md §2.2): resnet18 layer1-3, 256², batch 32, 5000 SGD steps, "
     "the first 1000 for the student",
@@ -46,21 +50,18 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
             "train_batch_size": 32,
         },
         "cpu": {
+            **CPU_BASE,
             "why": "lite0 teacher, 128² with k = 4 (the paper's 32-px student patches), Adam 1e-3 for 10 epochs with "
             "the same ×0.2 decay at 80 %/90 %; ImageNet normalisation (lite0's own lowered mean pixel AP 0.321 → "
             "0.253 on the demo suite)",
             "init_args": {"backbone": LITE0, "layers": LITE0_LAYERS, "k": 4, "lr": 1e-3},
-            "image_size": 128,
             "normalization": "imagenet",
             "trainer": {"max_epochs": 10},
-            "train_batch_size": 4,
         },
         "tiny": {
+            **TINY_BASE,
             "why": "tests and smoke runs only: unpretrained resnet18 at 64², k = 2, one epoch (seconds per fit)",
-            "init_args": {"backbone": "resnet18", "layers": RESNET_LAYERS, "pre_trained": False, "k": 2},
-            "image_size": 64,
-            "trainer": {"max_epochs": 1},
-            "train_batch_size": 4,
+            "init_args": {**TINY_ARGS, "k": 2},
         },
     },
     "Dmdd": {
@@ -71,6 +72,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
             "init_args": {**DMDD_PAPER["init_args"], "backbone": WRN50},
         },
         "cpu": {
+            **CPU_BASE,
             "why": "lite0 teacher with its own 0.5/0.5 normalisation, 128², a 128-channel segmentation head, 8 epochs "
             "of the two-phase schedule; DeSTSeg's batch-sum KD loss and 4-branch ASPP (mean pixel AP 0.389 → 0.474 "
             "on the demo suite)",
@@ -81,16 +83,12 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
                 "kd_reduction": "batch_sum",
                 "aspp": "destseg",
             },
-            "image_size": 128,
             "trainer": {"max_epochs": 8},
-            "train_batch_size": 4,
         },
         "tiny": {
+            **TINY_BASE,
             "why": "tests and smoke runs only: unpretrained resnet18 at 64², a 32-channel head, one epoch",
-            "init_args": {"backbone": "resnet18", "layers": RESNET_LAYERS, "pre_trained": False, "seg_channels": 32},
-            "image_size": 64,
-            "trainer": {"max_epochs": 1},
-            "train_batch_size": 4,
+            "init_args": {**TINY_ARGS, "seg_channels": 32},
         },
     },
     "Patchcore": {
@@ -102,11 +100,10 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
             "train_batch_size": 32,
         },
         "cpu": {
+            **CPU_BASE,
             "why": "the same offline lite0 teacher as the plugins (blocks.2/4 ↔ WRN50 layer2/3, strides 8/16), 128²",
             "init_args": {"backbone": LITE0, "layers": ["blocks.2", "blocks.4"]},
-            "image_size": 128,
             "trainer": {"max_epochs": 1},
-            "train_batch_size": 4,
         },
     },
     "ReverseDistillation": {
@@ -118,11 +115,10 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
             "train_batch_size": 16,
         },
         "cpu": {
+            **CPU_BASE,
             "why": "resnet18 (RD4AD's decoder exists only for ResNets), 128², 10 epochs",
             "init_args": {"backbone": "resnet18", "layers": RESNET_LAYERS},
-            "image_size": 128,
             "trainer": {"max_epochs": 10},
-            "train_batch_size": 4,
         },
     },
 }
