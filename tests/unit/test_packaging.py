@@ -44,3 +44,26 @@ def test_dependency_floor_is_at_least_anomalibs(name: str) -> None:
         return
     floor = _floor(ours[name])
     assert floor is not None and floor >= theirs[name], f"{name}: ours {ours[name]}, anomalib's >= {theirs[name]}"
+
+
+def test_the_wheel_ships_the_configs_and_no_repo_only_paths(tmp_path: Path) -> None:
+    """A pip user (non-editable install) gets the recipe configs inside the package; `anomalib-kd config` finds them."""
+    import subprocess
+    import sys
+    import zipfile
+
+    pytest.importorskip("hatchling")  # the build backend, from the `test` extra: the build itself stays offline
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."],
+        cwd=PYPROJECT.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = set(zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist())
+    shipped = ("adps", "adps_cpu", "dmdd", "dmdd_b", "dmdd_cpu", "benchmark/realphoto_cpu", "benchmark/mvtec_paper")
+    for config in shipped:
+        assert f"anomalib_kd_plugins/configs/{config}.yaml" in names, config
+    assert "anomalib_kd_plugins/recipes.py" in names and "anomalib_kd_plugins/models/adps/README.md" in names
+    assert not any(n.startswith(("tests/", "benchmarks/", "docs/")) for n in names)
