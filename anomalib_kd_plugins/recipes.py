@@ -23,8 +23,6 @@ LITE0_LAYERS = ["blocks.1", "blocks.2", "blocks.4"]  # strides 4/8/16, like WRN5
 WRN50 = "wide_resnet50_2"
 RESNET_LAYERS = ["layer1", "layer2", "layer3"]
 PLUGIN_MODELS = ("Adps", "Dmdd")
-BASELINES = ("Patchcore", "ReverseDistillation")
-KINDS = ("paper", "paper_b", "cpu", "tiny")
 CONFIG_KINDS = ("paper", "paper_b", "cpu")  # the recipes shipped as anomalib CLI configs
 
 CPU_BASE: dict[str, Any] = {"image_size": 128, "train_batch_size": 4}  # what every cpu recipe shares

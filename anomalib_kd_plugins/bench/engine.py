@@ -15,7 +15,6 @@ def fit_and_test(
     workdir: str | Path,
     model_overrides: dict[str, Any] | None = None,
     trainer_overrides: dict[str, Any] | None = None,
-    model: Any = None,
 ) -> tuple[dict[str, float], Any, Any]:
     """Fit a recipe (``recipes.recipe``) on a datamodule, then test it; returns (metrics + ``fit_s``, engine, model).
 
@@ -26,13 +25,12 @@ def fit_and_test(
         model_overrides: constructor arguments on top of the recipe's (e.g. ``{"visualizer": False}``).
         trainer_overrides: Engine/Trainer arguments on top of the recipe's and the CPU defaults (e.g.
             ``{"max_epochs": 2, "enable_progress_bar": False}``).
-        model: a model built already (then ``model_overrides`` is not used).
 
     Validation runs once, after the last epoch (it sets the thresholds).
     """
     from anomalib.engine import Engine
 
-    model = model if model is not None else build_model(spec, **(model_overrides or {}))
+    model = build_model(spec, **(model_overrides or {}))
     trainer = {**spec["trainer"], **(trainer_overrides or {})}
     val_every = trainer["max_epochs"] if trainer.get("max_epochs", -1) > 0 else 1
     engine = Engine(
@@ -53,14 +51,7 @@ def fit_and_test(
 
 
 def mvtec_datamodule(spec: dict[str, Any], root: str | Path, category: str, eval_batch_size: int = 8) -> Any:
-    """An MVTec-layout category with the recipe's training batch size (seeded split, no workers)."""
-    from anomalib.data import MVTecAD
+    """An MVTec-layout category with the recipe's training batch size (the bench's seeded split, no workers)."""
+    from .suites import Suite
 
-    return MVTecAD(
-        root=root,
-        category=category,
-        train_batch_size=spec["train_batch_size"],
-        eval_batch_size=eval_batch_size,
-        num_workers=0,
-        seed=0,
-    )
+    return Suite("mvtec", str(root), [category]).datamodule(category, spec["train_batch_size"], eval_batch_size)

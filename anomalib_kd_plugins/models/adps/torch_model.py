@@ -137,7 +137,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         self.k = k
         self.detach_wmb = detach_wmb
         self.backbone = backbone
-        self.fusion, self.use_psm, self.psm_input, self.asym_stage = fusion, psm, psm_input, asym_stage
+        self.fusion, self.psm_input, self.asym_stage = fusion, psm_input, asym_stage
         self.teacher = build_feature_extractor(backbone, layers, pre_trained=pre_trained, requires_grad=False)
         self.student = build_feature_extractor(backbone, layers, pre_trained=student_pretrained, requires_grad=True)
         self.channels, self.strides = feature_info(self.teacher)
@@ -146,7 +146,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
             stage.register_forward_pre_hook(SplitInput(k))
         self.fuse = (
             nn.ModuleList(nn.Conv2d(2 * c, c, kernel_size=3, padding=1) for c in self.channels)
-            if fusion == "concat" and psm and psm_input == "fused"
+            if fusion == "concat"  # check_ablation_options: only with the PSM on fused inputs
             else None
         )
         self.psm = PostSegmentationModule(self.channels, self.strides, psm_min_channels) if psm else None
@@ -204,7 +204,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         cos_maps, weighted = weight_mask_block(teacher, student, detach=self.detach_wmb)
         if self.fusion == "difference":  # Fig. 8 method (1): C_i = T_i − S_i
             weighted = [t - s for t, s in zip(teacher, student, strict=True)]
-        elif self.fusion == "concat" and self.fuse is not None:  # Fig. 8 method (2): C_i = Conv3×3([T_i, S_i])
+        elif self.fuse is not None:  # Fig. 8 method (2): C_i = Conv3×3([T_i, S_i])
             weighted = [conv(torch.cat([t, s], 1)) for conv, t, s in zip(self.fuse, teacher, student, strict=True)]
         return cos_maps, weighted
 
