@@ -53,3 +53,20 @@ def test_checkpoints_with_the_pruned_stages_still_load() -> None:
     model.on_load_checkpoint(checkpoint)
     result = model.load_state_dict(checkpoint["state_dict"], strict=True)  # raises on keys it does not know
     assert not result.missing_keys and not result.unexpected_keys
+
+
+@pytest.mark.parametrize("pre_trained", [False, True])
+def test_building_an_extractor_draws_the_same_random_numbers_with_or_without_weights(
+    seeded_weights: object, pre_trained: bool
+) -> None:
+    # Loading the weights builds a throwaway full timm model; its random init must not move the seeded stream, or
+    # every student built after the teacher starts elsewhere and seeded fits stop printing the README's figures.
+    from anomalib_kd_plugins.components.backbone import default_layers
+
+    torch.manual_seed(0)
+    build_feature_extractor("tf_efficientnet_lite0", LITE0_LAYERS, pre_trained=False, requires_grad=False)
+    reference = torch.rand(4)
+    torch.manual_seed(0)
+    build_feature_extractor("tf_efficientnet_lite0", LITE0_LAYERS, pre_trained=pre_trained, requires_grad=False)
+    assert default_layers("tf_efficientnet_lite0") == LITE0_LAYERS  # builds a throwaway model too
+    assert torch.equal(torch.rand(4), reference)
