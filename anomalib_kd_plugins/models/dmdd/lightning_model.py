@@ -62,6 +62,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         lr_student / lr_seg_body / lr_seg_head: SGD learning rates (DeSTSeg: 0.4 / 0.1 / 0.01).
         momentum / weight_decay: SGD settings (DeSTSeg: 0.9 / 1e-4).
         score_top_k: image score = mean of the top-k map pixels [A: 100, DeSTSeg].
+        sigma: σ of a Gaussian filter on the upsampled map, as ADPS and PatchCore smooth theirs [A: 0 = none, as
+            DeSTSeg's map is "obtained directly"]; the image score is taken from the same map.
         anomaly_source: what fills the synthetic anomalies: ``"perlin"`` (anomalib's grey Perlin fill),
             ``"self"`` (zoomed, turned crops of the training images), ``"procedural"`` (generated textures) or
             ``"folder"`` (``anomaly_source_path``; DeSTSeg pastes DTD textures). ``None``: ``"folder"`` when a path
@@ -97,6 +99,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
         score_top_k: int = 100,
+        sigma: float = 0.0,
         anomaly_source: str | None = None,
         anomaly_source_path: str | None = None,
         anomaly_probability: float = 1.0,
@@ -130,6 +133,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             score_top_k=score_top_k,
             aspp=aspp,
             decouple=decouple,
+            sigma=sigma,
         )
         self.loss = DmddLoss(
             aim, aim_margin, lambda_aim, ngm_mask, focal_gamma, mask_downsample, kd_reduction, lambda_ngm

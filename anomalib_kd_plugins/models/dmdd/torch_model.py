@@ -113,6 +113,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         score_top_k: int = 100,
         aspp: str = "torchvision",
         decouple: bool = True,
+        sigma: float = 0.0,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -125,7 +126,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         self.student_decoder = StudentDecoder(encoder_channels[-1], self.channels)
         self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels) if decouple else None
         self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates, aspp)
-        self.anomaly_map_generator = AnomalyMapGenerator(score_top_k)
+        self.anomaly_map_generator = AnomalyMapGenerator(score_top_k, sigma)
 
     def student_modules(self) -> list[nn.Module]:
         """The modules trained by the distillation phase."""
