@@ -9,6 +9,9 @@ fills the mask:
   CutPaste / NSA family): foreign structure in the data's own colours and grain.
 * ``"procedural"``: textures generated at run time (multi-octave Perlin noise, stripes, checks, Gabor-like stripes,
   smooth colour fields), grey when the training images are grey and coloured otherwise.
+* ``"mixed"``: for each anomaly one of the three fills above that need no files (``"perlin"``, ``"self"``,
+  ``"procedural"``), drawn with equal odds, so that no single kind of fill (a smooth grey blob, say) is a shortcut
+  the models can learn to call "anomalous".
 * ``"folder"``: a user's texture folder (DTD, as DRAEM, DeSTSeg and ADPS use): ``anomaly_source_path``.
 
 Nothing is downloaded, and none of the sources reads the photographs the demo data is built from.
@@ -46,7 +49,8 @@ def check_anomaly_source(path: str | None) -> None:
         )
 
 
-ANOMALY_SOURCES = ("perlin", "self", "procedural", "folder")
+ANOMALY_SOURCES = ("perlin", "self", "procedural", "mixed", "folder")
+MIXED_FILLS = ("perlin", "self", "procedural")
 PROCEDURAL_KINDS = ("noise", "stripes", "checks", "gabor", "field")
 
 
@@ -59,7 +63,7 @@ def resolve_anomaly_source(source: str | None, path: str | None) -> str:
     if source == "folder" and path is None:
         raise ValueError(
             'anomaly_source="folder" needs anomaly_source_path: a folder of texture images (e.g. DTD\'s '
-            '`dtd/images`). Or choose "self", "procedural" or "perlin", which need no files.'
+            '`dtd/images`). Or choose "self", "procedural", "mixed" or "perlin", which need no files.'
         )
     if source != "folder" and path is not None:
         raise ValueError(
@@ -130,21 +134,41 @@ class ProceduralTextures:
         return (lo + (hi - lo) * t).expand(3, height, width).clamp(0, 1)
 
 
+class MixedTextures:
+    """Each call one fill of ``MIXED_FILLS`` with equal odds; ``None`` stands for anomalib's own Perlin fill."""
+
+    def __init__(self) -> None:
+        self.own = SelfTextures()
+        self.procedural = ProceduralTextures()
+
+    def __call__(self, height: int, width: int, device: torch.device | None) -> torch.Tensor | None:
+        """A (3, height, width) texture in [0, 1], or ``None``: keep the generator's Perlin fill."""
+        fill = MIXED_FILLS[int(torch.randint(len(MIXED_FILLS), (1,)))]
+        if fill == "perlin":
+            return None
+        return (self.own if fill == "self" else self.procedural)(height, width, device)
+
+
 class SourcedPerlinGenerator(PerlinAnomalyGenerator):
     """anomalib's Perlin generator (masks, texture augmenters, β blend) with the texture drawn from ``texture``."""
 
-    def __init__(self, texture: Callable[[int, int, torch.device | None], torch.Tensor], probability: float) -> None:
+    def __init__(
+        self, texture: Callable[[int, int, torch.device | None], torch.Tensor | None], probability: float
+    ) -> None:
         super().__init__(anomaly_source_path=None, probability=probability)
         self.texture = texture
 
     def generate_perturbation(
         self, height: int, width: int, device: torch.device | None = None, anomaly_source_path: str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """anomalib's Perlin mask, filled with an augmented texture of this generator's source."""
+        """anomalib's Perlin mask, filled with an augmented texture of this generator's source (or, where the source
+        gives ``None``, with anomalib's own fill)."""
         del anomaly_source_path
-        _, mask = super().generate_perturbation(height, width, device)
-        texture = self.augmenters(self.texture(height, width, device))
-        return texture.permute(1, 2, 0) * mask, mask
+        perturbation, mask = super().generate_perturbation(height, width, device)
+        texture = self.texture(height, width, device)
+        if texture is None:
+            return perturbation, mask
+        return self.augmenters(texture).permute(1, 2, 0) * mask, mask
 
 
 class AnomalySynthesizer(nn.Module):
@@ -165,11 +189,13 @@ class AnomalySynthesizer(nn.Module):
         super().__init__()
         self.source = resolve_anomaly_source(source, anomaly_source_path)
         check_anomaly_source(anomaly_source_path)
-        self.textures: SelfTextures | ProceduralTextures | None = None
+        self.textures: SelfTextures | ProceduralTextures | MixedTextures | None = None
         if self.source == "self":
             self.textures = SelfTextures()
         elif self.source == "procedural":
             self.textures = ProceduralTextures()
+        elif self.source == "mixed":
+            self.textures = MixedTextures()
         if self.textures is None:
             self.generator = PerlinAnomalyGenerator(anomaly_source_path=anomaly_source_path, probability=probability)
         else:
@@ -187,10 +213,13 @@ class AnomalySynthesizer(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (corrupted normalised images, masks (B,1,H,W) in {0,1})."""
         pixels = (images * self.std + self.mean).clamp(0, 1)
-        if isinstance(self.textures, SelfTextures):
-            self.textures.pool = pixels
-        elif isinstance(self.textures, ProceduralTextures):
+        textures = self.textures
+        own = textures.own if isinstance(textures, MixedTextures) else textures
+        procedural = textures.procedural if isinstance(textures, MixedTextures) else textures
+        if isinstance(own, SelfTextures):
+            own.pool = pixels
+        if isinstance(procedural, ProceduralTextures):
             spread = (pixels - pixels.mean(dim=1, keepdim=True)).abs().amax()
-            self.textures.grey = bool(spread < 2 / 255)  # grey photos stored as RGB have equal channels
+            procedural.grey = bool(spread < 2 / 255)  # grey photos stored as RGB have equal channels
         augmented, mask = self.generator(pixels)
         return (augmented - self.mean) / self.std, mask.float()

@@ -61,3 +61,15 @@ def test_source_resolution_and_its_errors(tmp_path) -> None:
         resolve_anomaly_source("self", str(tmp_path))
     with pytest.raises(ValueError, match="must be one of"):
         resolve_anomaly_source("dtd", None)
+
+
+def test_mixed_draws_each_fill_about_a_third_of_the_time_and_feeds_its_sources_the_batch() -> None:
+    torch.manual_seed(0)
+    synth = AnomalySynthesizer(probability=1.0, source="mixed")
+    synth(torch.full((2, 3, 64, 64), 0.3))  # a constant grey batch
+    assert synth.textures.own.pool is not None and synth.textures.procedural.grey is True
+    draws = [synth.textures(64, 64, None) for _ in range(300)]
+    perlin = sum(d is None for d in draws)  # anomalib's own fill is kept
+    own = sum(d is not None and torch.allclose(d, torch.full_like(d, 0.3), atol=1e-4) for d in draws)  # batch crops
+    procedural = len(draws) - perlin - own
+    assert all(70 < n < 130 for n in (perlin, own, procedural)), (perlin, own, procedural)

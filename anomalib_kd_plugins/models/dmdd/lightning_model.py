@@ -63,9 +63,10 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         momentum / weight_decay: SGD settings (DeSTSeg: 0.9 / 1e-4).
         score_top_k: image score = mean of the top-k map pixels [A: 100, DeSTSeg].
         sigma: σ of a Gaussian filter on the upsampled map, as ADPS and PatchCore smooth theirs [A: 0 = none, as
-            DeSTSeg's map is "obtained directly"]; the image score is taken from the same map.
+            DeSTSeg's map is "obtained directly"]; the image score stays the top-k mean of the unsmoothed map.
         anomaly_source: what fills the synthetic anomalies: ``"perlin"`` (anomalib's grey Perlin fill),
-            ``"self"`` (zoomed, turned crops of the training images), ``"procedural"`` (generated textures) or
+            ``"self"`` (zoomed, turned crops of the training images), ``"procedural"`` (generated textures),
+            ``"mixed"`` (one of those three per anomaly) or
             ``"folder"`` (``anomaly_source_path``; DeSTSeg pastes DTD textures). ``None``: ``"folder"`` when a path
             is given, else ``"perlin"`` (components/synthesis.py).
         anomaly_source_path: a DTD-layout texture folder for ``anomaly_source="folder"``. Never downloads.
