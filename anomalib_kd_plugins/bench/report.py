@@ -74,7 +74,8 @@ def frame(rows: list[dict[str, Any]]) -> Any:
         df["note"] = ""
     df["note"] = df["note"].fillna("")
     df["seed"] = pd.to_numeric(df["seed"], errors="coerce").fillna(0).astype(int)
-    numeric = [c for c in (*METRICS, *SPEED, *SIZE, *DEPLOYED) if c in df]
+    raw = [c for c in df if str(c).startswith("raw_")]  # the unclamped re-scoring (bench worker), averaged too
+    numeric = [c for c in (*METRICS, *SPEED, *SIZE, *DEPLOYED, *raw) if c in df]
     df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce")
     means = []
     for (model, seed), group in df.groupby(["model", "seed"], sort=False):
@@ -177,7 +178,27 @@ def markdown(df: Any, baseline: str | None = "Patchcore") -> str:
             else:
                 cells.append(" / ".join(_cell(row, m, std) for m in PER_CATEGORY))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    if all(f"raw_{m}" in means for m in RAW) and means[[f"raw_{m}" for m in RAW]].notna().any().any():
+        lines += ["", *clamped_vs_raw(summary)]
     return "\n".join(lines) + "\n"
+
+
+RAW = ("pixel_AUPR", "pixel_AUPRO", "pixel_AUROC", "image_AUROC")
+
+
+def clamped_vs_raw(summary: dict[str, tuple[Any, Any]]) -> list[str]:
+    """Rows of the post-processed → raw table: each ranking metric on anomalib's normalised, clamped maps and on the
+    model's raw maps (``raw_*``), means over categories and seeds, with the difference."""
+    lines = [
+        "Post-processed (normalised, clamped to [0, 1]) → raw maps, means over categories and seeds:",
+        "",
+        "| model | " + " | ".join(LABELS.get(m, m) for m in RAW) + " |",
+        "|" + "---|" * (len(RAW) + 1),
+    ]
+    for model, (row, _) in summary.items():
+        cells = [f"{row[m]:.3f} → {row[f'raw_{m}']:.3f} ({row[f'raw_{m}'] - row[m]:+.3f})" for m in RAW]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plots(df: Any, out: Path) -> list[Path]:

@@ -169,3 +169,14 @@ def test_benchmark_grids_use_the_recipe_table(config: str, kind: str) -> None:
         model, args = member["class_path"], member["init_args"]
         expected = paper_backbone(model) if kind == "paper" else table_recipe(model, "cpu")["init_args"]
         assert (args["backbone"], args["layers"]) == (expected["backbone"], expected["layers"]), model
+
+
+def test_unclamped_metrics_are_averaged_and_reported_against_the_post_processed_ones() -> None:
+    raw = {"raw_pixel_AUPR": 0.5, "raw_pixel_AUPRO": 0.6, "raw_pixel_AUROC": 0.7, "raw_image_AUROC": 0.8}
+    rows = [{**ROWS[0], **raw}, {**ROWS[1], **{k: v / 2 for k, v in raw.items()}}]
+    df = frame(rows)
+    mean = df[(df.model == "Adps") & (df.category == "mean")].iloc[0]
+    assert mean.raw_pixel_AUPR == pytest.approx(0.375)  # the mean over categories, not the first category's
+    assert mean.pixel_AUPR == pytest.approx(0.2)
+    text = markdown(df, baseline=None)
+    assert "| Adps | 0.200 → 0.375 (+0.175) |" in text
