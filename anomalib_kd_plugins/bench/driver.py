@@ -77,6 +77,12 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
     p.add_argument("--out", default="bench_output")
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no Lightning progress bars")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: rewrite bench.csv, bench.md and the plots from the result_MODEL.json files already in "
+        "--out (e.g. after a report change); give the run's --models",
+    )
     folder = p.add_argument_group("folder suite (anomalib.data.Folder arguments)")
     for arg in ("normal-dir", "abnormal-dir", "mask-dir", "normal-test-dir"):
         folder.add_argument(f"--{arg}")
@@ -151,7 +157,12 @@ def run(args: argparse.Namespace) -> int:
     (out / "gallery").mkdir(exist_ok=True)
     rows, failed = [], []
     start = time.perf_counter()
-    for i, model in enumerate(args.models, 1):
+    if args.report_only:
+        missing = [m for m in args.models if not (out / f"result_{m}.json").exists()]
+        if missing:
+            raise SystemExit(f"--report-only: {out} has no result file for {missing}; run the bench for them first")
+        rows = [row for m in args.models for row in json.loads((out / f"result_{m}.json").read_text())]
+    for i, model in enumerate([] if args.report_only else args.models, 1):
         preset = recipes[model]
         spec = {
             "model": model,
@@ -184,9 +195,11 @@ def run(args: argparse.Namespace) -> int:
     df = frame(rows)
     csv = write_csv(df, out / "bench.csv")
     table = markdown(df, args.baseline)
+    took = f"{time.perf_counter() - start:.0f} s in all"
+    took = "report rewritten from the result files" if args.report_only else took
     (out / "bench.md").write_text(
         f"Suite `{suite.name}` ({', '.join(suite.categories)}), recipe `{kind}`, {size}² max image size, "
-        f"seeds {args.seeds}, {time.perf_counter() - start:.0f} s in all.\n\n{table}"
+        f"seeds {args.seeds}, {took}.\n\n{table}"
     )
     pngs = plots(df, out) if df["pixel_AUROC"].notna().any() else []
     pngs += galleries(out / "gallery", out, suite.categories, args.models)

@@ -48,6 +48,14 @@ def test_bench_driver_tiny_suite(tiny_root: Path, seeded_weights: Path, tmp_path
     assert "needs pretrained weights" in table and "| Adps | tf_efficientnet_lite0 |" in table
     assert (out / "quality_vs_latency.png").stat().st_size > 5000 and (out / "per_category.png").stat().st_size > 5000
     assert "(1/2) Adps" in proc.stdout and "(2/2) ReverseDistillation" in proc.stdout  # progress
+    # --report-only rewrites the report from the result files and trains nothing
+    (out / "bench.md").unlink()
+    again = _run([str(BIN / "anomalib-kd"), *args, "--report-only"], tmp_path)
+    assert again.returncode == 0 and "fit and test" not in again.stdout, again.stdout[-2000:]
+    assert "report rewritten from the result files" in (out / "bench.md").read_text()
+    assert list(csv.DictReader((out / "bench.csv").open())) == list(rows.values())  # the same rows
+    missing = _run([str(BIN / "anomalib-kd"), *args, "--report-only", "--models", "Dmdd"], tmp_path)
+    assert missing.returncode != 0 and "no result file for ['Dmdd']" in missing.stderr
 
 
 def _benchmark_config(tmp_path: Path, root: Path) -> Path:
