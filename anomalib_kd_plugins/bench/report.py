@@ -178,12 +178,10 @@ def markdown(df: Any, baseline: str | None = "Patchcore") -> str:
             else:
                 cells.append(" / ".join(_cell(row, m, std) for m in PER_CATEGORY))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    if all(f"raw_{m}" in means for m in RAW) and means[[f"raw_{m}" for m in RAW]].notna().any().any():
+    raw = [f"raw_{m}" for m in PER_CATEGORY]
+    if set(raw) <= set(means.columns) and means[raw].notna().any().any():
         lines += ["", *clamped_vs_raw(summary)]
     return "\n".join(lines) + "\n"
-
-
-RAW = ("pixel_AUPR", "pixel_AUPRO", "pixel_AUROC", "image_AUROC")
 
 
 def clamped_vs_raw(summary: dict[str, tuple[Any, Any]]) -> list[str]:
@@ -192,11 +190,11 @@ def clamped_vs_raw(summary: dict[str, tuple[Any, Any]]) -> list[str]:
     lines = [
         "Post-processed (normalised, clamped to [0, 1]) → raw maps, means over categories and seeds:",
         "",
-        "| model | " + " | ".join(LABELS.get(m, m) for m in RAW) + " |",
-        "|" + "---|" * (len(RAW) + 1),
+        "| model | " + " | ".join(LABELS.get(m, m) for m in PER_CATEGORY) + " |",
+        "|" + "---|" * (len(PER_CATEGORY) + 1),
     ]
     for model, (row, _) in summary.items():
-        cells = [f"{row[m]:.3f} → {row[f'raw_{m}']:.3f} ({row[f'raw_{m}'] - row[m]:+.3f})" for m in RAW]
+        cells = [f"{row[m]:.3f} → {row[f'raw_{m}']:.3f} ({row[f'raw_{m}'] - row[m]:+.3f})" for m in PER_CATEGORY]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
 
