@@ -80,6 +80,10 @@ class SelfTextures:
         self.pool: torch.Tensor | None = None  # (B, 3, H, W) pixels in [0, 1], set per batch
         self.flips = v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip()])
 
+    def set_batch(self, pixels: torch.Tensor) -> None:
+        """Crop from this batch's images (pixels in [0, 1])."""
+        self.pool = pixels
+
     def __call__(self, height: int, width: int, device: torch.device | None) -> torch.Tensor:
         """A (3, height, width) texture in [0, 1] from a random image of the pool."""
         assert self.pool is not None, "SelfTextures.pool is set by AnomalySynthesizer.forward"
@@ -98,6 +102,10 @@ class ProceduralTextures:
 
     def __init__(self) -> None:
         self.grey = True  # set per batch from the images' channels
+
+    def set_batch(self, pixels: torch.Tensor) -> None:
+        """Grey textures for a grey batch (pixels in [0, 1]): grey photos stored as RGB have equal channels."""
+        self.grey = bool((pixels - pixels.mean(dim=1, keepdim=True)).abs().amax() < 2 / 255)
 
     def pattern(self, height: int, width: int, device: torch.device | None) -> torch.Tensor:
         """One (height, width) pattern in [0, 1] of a random kind."""
@@ -141,6 +149,11 @@ class MixedTextures:
     def __init__(self) -> None:
         self.own = SelfTextures()
         self.procedural = ProceduralTextures()
+
+    def set_batch(self, pixels: torch.Tensor) -> None:
+        """Hand the batch to both sources."""
+        self.own.set_batch(pixels)
+        self.procedural.set_batch(pixels)
 
     def __call__(self, height: int, width: int, device: torch.device | None) -> torch.Tensor | None:
         """A (3, height, width) texture in [0, 1], or ``None``: keep the generator's Perlin fill."""
@@ -214,13 +227,7 @@ class AnomalySynthesizer(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (corrupted normalised images, masks (B,1,H,W) in {0,1})."""
         pixels = (images * self.std + self.mean).clamp(0, 1)
-        textures = self.textures
-        own = textures.own if isinstance(textures, MixedTextures) else textures
-        procedural = textures.procedural if isinstance(textures, MixedTextures) else textures
-        if isinstance(own, SelfTextures):
-            own.pool = pixels
-        if isinstance(procedural, ProceduralTextures):
-            spread = (pixels - pixels.mean(dim=1, keepdim=True)).abs().amax()
-            procedural.grey = bool(spread < 2 / 255)  # grey photos stored as RGB have equal channels
+        if self.textures is not None:
+            self.textures.set_batch(pixels)
         augmented, mask = self.generator(pixels)
         return (augmented - self.mean) / self.std, mask.float()
