@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from anomalib_kd_plugins.deploy import OPENVINO_PRECISIONS
 
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from .report import frame, galleries, markdown, plots, write_csv
 
     go_offline()  # offline first; the workers inherit it
-    from .suites import make_suite, pretrained_available, recipe
+    from .suites import make_suite, recipe
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -144,6 +145,48 @@ def run(args: argparse.Namespace) -> int:
         "normal_test_dir": args.normal_test_dir,
     }
     suite = make_suite(args.suite, args.root, args.categories, out, size, folder, args.num_workers)
+    say(f"suite {suite.name}: {len(suite.categories)} categories {suite.categories} under {suite.root}")
+    (out / "gallery").mkdir(exist_ok=True)
+    start = time.perf_counter()
+    if args.report_only:
+        rows, failed = saved_results(out, args.models), []
+    else:
+        rows, failed = train_models(args, recipes, kind, suite, out)
+
+    df = frame(rows)
+    csv = write_csv(df, out / "bench.csv")
+    table = markdown(df, args.baseline)
+    took = f"{time.perf_counter() - start:.0f} s in all"
+    if args.report_only:
+        took = "report rewritten from the result files"
+    (out / "bench.md").write_text(
+        f"Suite `{suite.name}` ({', '.join(suite.categories)}), recipe `{kind}`, {size}² max image size, "
+        f"seeds {args.seeds}, {took}.\n\n{table}"
+    )
+    pngs = plots(df, out) if df["pixel_AUROC"].notna().any() else []
+    pngs += galleries(out / "gallery", out, suite.categories, args.models)
+    print("\n" + table)
+    say(f"wrote {csv}, {out / 'bench.md'}" + "".join(f", {p}" for p in pngs))
+    if failed:
+        say(f"failed models: {failed}")
+        return 1
+    return 0
+
+
+def saved_results(out: Path, models: list[str]) -> list[dict[str, Any]]:
+    """The rows an earlier run of ``models`` left in ``out`` (``result_MODEL.json``), for ``--report-only``."""
+    missing = [m for m in models if not (out / f"result_{m}.json").exists()]
+    if missing:
+        raise SystemExit(f"--report-only: {out} has no result file for {missing}; run the bench for them first")
+    return [row for m in models for row in json.loads((out / f"result_{m}.json").read_text())]
+
+
+def train_models(
+    args: argparse.Namespace, recipes: dict[str, dict], kind: str, suite: Any, out: Path
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One worker process per model (weights seeded first); returns the rows and the models that failed."""
+    from .suites import pretrained_available
+
     if any(r["init_args"]["backbone"] == "tf_efficientnet_lite0" for r in recipes.values()):
         from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, is_seeded, seed
 
@@ -151,18 +194,12 @@ def run(args: argparse.Namespace) -> int:
             say("seeding ImageNet tf_efficientnet_lite0 weights into the local Hugging Face cache")
             seed()
     weights = {b: pretrained_available(b) for b in {r["init_args"]["backbone"] for r in recipes.values()}}
-    say(f"suite {suite.name}: {len(suite.categories)} categories {suite.categories} under {suite.root}")
     say(f"models {args.models}, recipe {kind}, pretrained weights available: {weights}")
 
-    (out / "gallery").mkdir(exist_ok=True)
-    rows, failed = [], []
+    rows: list[dict[str, Any]] = []
+    failed: list[str] = []
     start = time.perf_counter()
-    if args.report_only:
-        missing = [m for m in args.models if not (out / f"result_{m}.json").exists()]
-        if missing:
-            raise SystemExit(f"--report-only: {out} has no result file for {missing}; run the bench for them first")
-        rows = [row for m in args.models for row in json.loads((out / f"result_{m}.json").read_text())]
-    for i, model in enumerate([] if args.report_only else args.models, 1):
+    for i, model in enumerate(args.models, 1):
         preset = recipes[model]
         spec = {
             "model": model,
@@ -191,24 +228,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         rows.extend(json.loads(result_path.read_text()))
         say(f"{model} finished; {time.perf_counter() - start:.0f} s elapsed")
-
-    df = frame(rows)
-    csv = write_csv(df, out / "bench.csv")
-    table = markdown(df, args.baseline)
-    took = f"{time.perf_counter() - start:.0f} s in all"
-    took = "report rewritten from the result files" if args.report_only else took
-    (out / "bench.md").write_text(
-        f"Suite `{suite.name}` ({', '.join(suite.categories)}), recipe `{kind}`, {size}² max image size, "
-        f"seeds {args.seeds}, {took}.\n\n{table}"
-    )
-    pngs = plots(df, out) if df["pixel_AUROC"].notna().any() else []
-    pngs += galleries(out / "gallery", out, suite.categories, args.models)
-    print("\n" + table)
-    say(f"wrote {csv}, {out / 'bench.md'}" + "".join(f", {p}" for p in pngs))
-    if failed:
-        say(f"failed models: {failed}")
-        return 1
-    return 0
+    return rows, failed
 
 
 if __name__ == "__main__":
