@@ -10,9 +10,12 @@ teacher's feature extractor alone on pre-processed images. Weights are random (t
 PatchCore memory bank is the size a 60-image training set gives at 128² (10 % coreset), filled at random.
 
 Prints one markdown table: median ms per part over ``--iters`` calls after warm-up, its share of the model's total,
-and each model's total as a multiple of the floor measured in the same run. The calls run in interleaved rounds
-(floor, model, model, ..., repeated), so drift of this shared machine hits all of them alike. A measurement, not a
-test.
+each model's total as a multiple of the floor measured in the same run, and each part's floating-point operations
+(``torch.utils.flop_counter``: convolutions and matrix products, 2 per multiply-add) with their multiple of the
+floor's. Time divided by FLOPs says which parts are compute-bound: a part that does 5× the teacher's arithmetic
+cannot run in much less than the teacher's time, however its memory traffic is arranged. The calls run in
+interleaved rounds (floor, model, model, ..., repeated), so drift of this shared machine hits all of them alike. A
+measurement, not a test.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections import defaultdict
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 MODELS = ("adps_cpu", "dmdd_cpu", "patchcore_cpu")
 # the parts of each torch model, hooked as they are named there (anything else the forward does is "glue")
@@ -132,6 +136,16 @@ class ModelProfile:
                 self.samples["glue"].append((t2 - t1) - sum(hooked.values()))
                 self.samples["post-processing"].append(t3 - t2)
 
+    def flops(self) -> tuple[float, dict[str, float]]:
+        """(total GFLOP of the torch model, {part: GFLOP}) for one call; pre/post-processing do no matmul or conv."""
+        x = self.model.pre_processor(self.images)
+        with torch.inference_mode(), FlopCounterMode(display=False, depth=None) as counter:
+            self.model.model(x)
+        counts = counter.get_flop_counts()
+        prefix = type(self.model.model).__name__
+        parts = {LABELS.get(n, n): sum(counts.get(f"{prefix}.{n}", {}).values()) / 1e9 for n in self.parts}
+        return counter.get_total_flops() / 1e9, parts
+
     def result(self) -> tuple[float, dict[str, float]]:
         """(median total ms, {part: median ms})."""
         return median_ms(self.totals), {name: median_ms(v) for name, v in self.samples.items()}
@@ -146,6 +160,12 @@ class FloorProfile:
 
         self.forward = teacher_forward({**recipe("Adps"), "image_size": size}, torch.rand(batch, 3, size, size))
         self.totals: list[float] = []
+
+    def flops(self) -> float:
+        """GFLOP of one floor call."""
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            self.forward()
+        return counter.get_total_flops() / 1e9
 
     def run(self, calls: int) -> None:
         with torch.inference_mode():
@@ -168,8 +188,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.iters} calls per model\n")
-    print("| size | batch | model | part | ms | % of model | × teacher floor |")
-    print("|---|---|---|---|---|---|---|")
+    print("| size | batch | model | part | ms | % of model | × teacher floor | GFLOP | × floor GFLOP |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         for batch in args.batches:
             floor = FloorProfile(size, batch)
@@ -182,13 +202,20 @@ def main() -> None:
             for _ in range(args.rounds):
                 for profile in (floor, *models.values()):
                     profile.run(max(1, args.iters // args.rounds))
-            base = median_ms(floor.totals)
-            print(f"| {size} | {batch} | teacher features (floor) | all | {base:.1f} | | 1.00 |")
+            base, base_gflop = median_ms(floor.totals), floor.flops()
+            floor_cells = f"{base:.1f} | | 1.00 | {base_gflop:.3f} | 1.00"
+            print(f"| {size} | {batch} | teacher features (floor) | all | {floor_cells} |")
             for preset, profile in models.items():
                 total, parts = profile.result()
-                print(f"| {size} | {batch} | {preset} | **total** | **{total:.1f}** | 100 | **{total / base:.2f}** |")
+                gflop, part_gflop = profile.flops()
+                print(
+                    f"| {size} | {batch} | {preset} | **total** | **{total:.1f}** | 100 | **{total / base:.2f}** | "
+                    f"**{gflop:.3f}** | **{gflop / base_gflop:.2f}** |"
+                )
                 for part, ms in parts.items():
-                    print(f"| | | | {part} | {ms:.1f} | {100 * ms / total:.0f} | {ms / base:.2f} |")
+                    g = part_gflop.get(part)
+                    flop_cells = f"{g:.3f} | {g / base_gflop:.2f}" if g is not None else " | "
+                    print(f"| | | | {part} | {ms:.1f} | {100 * ms / total:.0f} | {ms / base:.2f} | {flop_cells} |")
 
 
 if __name__ == "__main__":
