@@ -12,8 +12,9 @@ PatchCore memory bank is the size a 60-image training set gives at 128² (10 % c
 Prints one markdown table: median ms per part over ``--iters`` calls after warm-up, its share of the model's total,
 each model's total as a multiple of the floor measured in the same run, and each part's floating-point operations
 (``torch.utils.flop_counter``: convolutions and matrix products, 2 per multiply-add) with their multiple of the
-floor's. Time divided by FLOPs says which parts are compute-bound: a part that does 5× the teacher's arithmetic
-cannot run in much less than the teacher's time, however its memory traffic is arranged. The calls run in
+floor's, and the rate each part reaches (GFLOP/s). The rate says which parts are compute-bound: a part that runs
+near the best rate any part reaches on the machine cannot get much faster without doing less arithmetic, however
+its memory traffic is arranged. The calls run in
 interleaved rounds (floor, model, model, ..., repeated), so drift of this shared machine hits all of them alike. A
 measurement, not a test.
 """
@@ -104,6 +105,11 @@ def median_ms(samples: list[float]) -> float:
     return 1000 * statistics.median(samples)
 
 
+def rate(gflop: float, ms: float) -> str:
+    """GFLOP/s of a part, blank for parts that do (almost) no counted arithmetic."""
+    return f"{1000 * gflop / ms:.0f}" if gflop >= 0.01 and ms > 0 else ""
+
+
 class ModelProfile:
     """One model's samples: total ms per call and per part (pre/post-processing and glue included)."""
 
@@ -188,8 +194,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.iters} calls per model\n")
-    print("| size | batch | model | part | ms | % of model | × teacher floor | GFLOP | × floor GFLOP |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| size | batch | model | part | ms | % of model | × teacher floor | GFLOP | × floor GFLOP | GFLOP/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         for batch in args.batches:
             floor = FloorProfile(size, batch)
@@ -203,18 +209,18 @@ def main() -> None:
                 for profile in (floor, *models.values()):
                     profile.run(max(1, args.iters // args.rounds))
             base, base_gflop = median_ms(floor.totals), floor.flops()
-            floor_cells = f"{base:.1f} | | 1.00 | {base_gflop:.3f} | 1.00"
+            floor_cells = f"{base:.1f} | | 1.00 | {base_gflop:.3f} | 1.00 | {rate(base_gflop, base)}"
             print(f"| {size} | {batch} | teacher features (floor) | all | {floor_cells} |")
             for preset, profile in models.items():
                 total, parts = profile.result()
                 gflop, part_gflop = profile.flops()
                 print(
                     f"| {size} | {batch} | {preset} | **total** | **{total:.1f}** | 100 | **{total / base:.2f}** | "
-                    f"**{gflop:.3f}** | **{gflop / base_gflop:.2f}** |"
+                    f"**{gflop:.3f}** | **{gflop / base_gflop:.2f}** | {rate(gflop, total)} |"
                 )
                 for part, ms in parts.items():
                     g = part_gflop.get(part)
-                    flop_cells = f"{g:.3f} | {g / base_gflop:.2f}" if g is not None else " | "
+                    flop_cells = f"{g:.3f} | {g / base_gflop:.2f} | {rate(g, ms)}" if g is not None else " | | "
                     print(f"| | | | {part} | {ms:.1f} | {100 * ms / total:.0f} | {ms / base:.2f} | {flop_cells} |")
 
 
