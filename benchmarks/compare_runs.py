@@ -4,6 +4,9 @@ Each cell is pixel AP / PRO / image AUROC (means over seeds when a run has sever
 experiments, one run per single change:
 
     python benchmarks/compare_runs.py baseline=bench_base lite0-norm=bench_norm --models Adps Dmdd
+
+A run measured in pieces (seed 0 in one output, seeds 1 and 2 in another) is ``LABEL=OUT_A,OUT_B``: its rows are
+pooled before the means.
 """
 
 from __future__ import annotations
@@ -14,15 +17,15 @@ from pathlib import Path
 CELL = ("pixel_AUPR", "pixel_AUPRO", "image_AUROC")
 
 
-def table(runs: dict[str, Path], models: list[str] | None = None) -> str:
+def table(runs: dict[str, list[Path]], models: list[str] | None = None) -> str:
     """The markdown table; rows are (model, run), columns the categories then the mean over them."""
     import pandas as pd
 
     frames = []
-    for label, out in runs.items():
-        df = pd.read_csv(out / "bench.csv")
-        df = df[df["category"] != "mean"].assign(run=label)
-        frames.append(df)
+    for label, outs in runs.items():
+        for out in outs:
+            df = pd.read_csv(out / "bench.csv")
+            frames.append(df[df["category"] != "mean"].assign(run=label))
     df = pd.concat(frames, ignore_index=True)
     if models:
         df = df[df["model"].isin(models)]
@@ -39,10 +42,10 @@ def table(runs: dict[str, Path], models: list[str] | None = None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="LABEL=BENCH_OUT", help="LABEL may not contain '='")
+    parser.add_argument("runs", nargs="+", metavar="LABEL=BENCH_OUT[,BENCH_OUT...]", help="LABEL may not contain '='")
     parser.add_argument("--models", nargs="+")
     args = parser.parse_args()
-    runs = {label: Path(path) for label, path in (r.split("=", 1) for r in args.runs)}
+    runs = {label: [Path(p) for p in paths.split(",")] for label, paths in (r.split("=", 1) for r in args.runs)}
     print("Cells: pixel AP / PRO / image AUROC.\n")
     print(table(runs, args.models))
     return 0
