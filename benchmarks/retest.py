@@ -1,0 +1,105 @@
+"""Re-test the checkpoints an ``anomalib-kd bench`` run saved, with an inference-only option changed.
+
+    python benchmarks/retest.py BENCH_OUT [BENCH_OUT ...] --set Dmdd.sigma=8 --out OUT
+
+An option that acts only when the map is made (the Gaussian σ of both models) can be judged on the very models a
+bench run trained: no retraining, no seed noise between the two sides. For every model that a ``--set`` names, each
+checkpoint under the run's ``runs/`` folder is loaded into the run's own recipe (``spec_MODEL.json``) with the
+override, validated (anomalib's post-processor refits its normalisation and thresholds on the new maps) and tested on
+the run's data with the run's seed, exactly as the bench's worker does. With no override the cells equal the bench's
+(checked: all 12 Dmdd cells of a 3-seed run to four decimals). Writes ``OUT/bench.csv`` with the bench's columns
+for the metrics, which ``benchmarks/compare_runs.py`` reads like any bench output. A measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+INFERENCE_ONLY = {"Adps": {"sigma"}, "Dmdd": {"sigma"}}  # options a trained checkpoint can take unchanged
+METRICS = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score")
+
+
+def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
+    """``MODEL.KEY=VALUE`` → {model: {key: value}}; only inference-only keys, else the result would be a lie."""
+    out: dict[str, dict[str, Any]] = {}
+    for setting in settings:
+        target, raw = setting.split("=", 1)
+        model, key = target.split(".", 1)
+        if key not in INFERENCE_ONLY.get(model, set()):
+            allowed = ", ".join(f"{m}.{k}" for m, keys in INFERENCE_ONLY.items() for k in sorted(keys))
+            raise SystemExit(f"--set {setting!r}: a saved checkpoint can only be re-tested with {allowed}")
+        try:
+            out.setdefault(model, {})[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out.setdefault(model, {})[key] = raw
+    return out
+
+
+def retest(
+    spec: dict[str, Any], overrides: dict[str, Any], ckpt: Path, category: str, seed: int, workdir: Path
+) -> dict[str, Any]:
+    """One checkpoint, re-tested with ``overrides`` on top of its recipe."""
+    import torch
+    from anomalib.engine import Engine
+    from lightning.pytorch import seed_everything
+
+    from anomalib_kd_plugins.bench.suites import Suite
+    from anomalib_kd_plugins.recipes import build_model
+
+    preset = {**spec["preset"], "init_args": {**spec["preset"]["init_args"], **overrides}}
+    seed_everything(seed, workers=True)
+    model = build_model(preset, visualizer=False)
+    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
+    datamodule = Suite(**spec["suite"]).datamodule(category, preset["train_batch_size"])
+    engine = Engine(accelerator="cpu", devices=1, logger=False, default_root_dir=workdir, enable_progress_bar=False)
+    engine.validate(model, datamodule=datamodule, verbose=False)
+    metrics = engine.test(model, datamodule=datamodule, verbose=False)[0]
+    return {
+        "suite": spec["suite"]["name"],
+        "model": spec["model"],
+        "category": category,
+        "seed": seed,
+        "image_size": preset["image_size"],
+        "overrides": json.dumps(overrides),
+        **{m: float(metrics[m]) for m in METRICS if m in metrics},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, metavar="BENCH_OUT")
+    parser.add_argument("--set", nargs="+", default=[], metavar="MODEL.KEY=VALUE", help="e.g. Dmdd.sigma=8")
+    parser.add_argument("--models", nargs="+", help="default: the models a --set names, else every model saved")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    sets = parse_sets(args.set)
+    rows = []
+    for out in args.runs:
+        for spec_path in sorted(out.glob("spec_*.json")):
+            spec = json.loads(spec_path.read_text())
+            name = spec["model"]
+            if name not in (args.models or list(sets) or [name]):
+                continue
+            for seed in spec["seeds"]:
+                for category in spec["suite"]["categories"]:
+                    folder = Path(spec["workdir"]) / name / category / f"seed{seed}"
+                    ckpt = next(folder.glob("**/weights/lightning/model.ckpt"), None)
+                    if ckpt is None:
+                        raise SystemExit(f"no checkpoint under {folder}: was {out} written by anomalib-kd bench?")
+                    rows.append(retest(spec, sets.get(name, {}), ckpt, category, seed, args.out / "runs"))
+                    print(json.dumps(rows[-1]), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "bench.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {args.out / 'bench.csv'} ({len(rows)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
