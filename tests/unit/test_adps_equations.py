@@ -154,3 +154,30 @@ def test_k_larger_than_feature_grid() -> None:
 def test_unknown_backbone_suggests_names() -> None:
     with pytest.raises(ValueError, match="wide_resnet50_2"):
         AdpsModel(backbone="wide_resnet_50_2", pre_trained=False)
+
+
+def test_conv_bn_relu_folds_its_bn_in_eval_mode_only_and_keeps_its_checkpoint_keys() -> None:
+    """The PSM's (and DMDD head's) conv-BN-ReLU: eval folds BN into the conv, the same function; train runs the BN."""
+    from anomalib_kd_plugins.components.blocks import conv_bn_relu
+
+    torch.manual_seed(0)
+    block = conv_bn_relu(4, 6, kernel_size=3, dilation=2)
+    bn = block[1]
+    bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 2)
+    bn.bias.data.uniform_(-1, 1)
+    conv = torch.nn.Conv2d(4, 6, 3, padding=2, dilation=2, bias=False)
+    reference = torch.nn.Sequential(conv, torch.nn.BatchNorm2d(6), torch.nn.ReLU())
+    reference.load_state_dict(block.state_dict())  # the same keys: checkpoints load either way
+    x = torch.randn(2, 4, 9, 9)
+    block.eval(), reference.eval()
+    calls: list[int] = []
+    handle = bn.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        folded, plain = block(x), reference(x)
+    assert not calls  # eval: the BN module is not run, its statistics are in the conv's weights
+    assert folded.shape == (2, 6, 9, 9) and (plain > 0).any()
+    torch.testing.assert_close(folded, plain, rtol=1e-5, atol=1e-6)
+    block.train()
+    block(x)
+    assert calls == [1]  # train: batch statistics, the BN itself runs
+    handle.remove()
