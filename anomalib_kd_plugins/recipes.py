@@ -14,7 +14,9 @@ batch-sum KD reduction and 4-branch ASPP raised Dmdd's 0.389 → 0.474. Round 2:
 k = 4 on every seed (mean pixel AP 0.306 → 0.327, PRO 0.705 → 0.722, image AUROC 0.778 → 0.791, seeds 0-2), and
 smoothing Dmdd's map with σ = 4 raised its pixel AP 0.474 → 0.485 and PRO 0.799 → 0.806 on the same trained model
 (image score unchanged); a longer student phase, a 64-channel head, the ``mixed`` source, an anomaly on every Adps
-image and 256² Dmdd all lowered the mean pixel AP.
+image and 256² Dmdd all lowered the mean pixel AP. Round 3 (three seeds): 256² with σ = 8 raised image AUROC
+(Adps +0.03, Dmdd +0.15) and Adps's pixel AP (+0.04) but lowered PRO (−0.006, −0.014), so the presets stay at 128²;
+Adam 3e-4 and focal τ = 4 lowered Adps's means.
 """
 
 from __future__ import annotations
