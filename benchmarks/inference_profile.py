@@ -14,9 +14,8 @@ each model's total as a multiple of the floor measured in the same run, and each
 (``torch.utils.flop_counter``: convolutions and matrix products, 2 per multiply-add) with their multiple of the
 floor's, and the rate each part reaches (GFLOP/s). The rate says which parts are compute-bound: a part that runs
 near the best rate any part reaches on the machine cannot get much faster without doing less arithmetic, however
-its memory traffic is arranged. The calls run in
-interleaved rounds (floor, model, model, ..., repeated), so drift of this shared machine hits all of them alike. A
-measurement, not a test.
+its memory traffic is arranged. The calls run in interleaved rounds (floor, model, model, ..., repeated), so drift
+of this shared machine hits all of them alike. A measurement, not a test.
 """
 
 from __future__ import annotations

@@ -20,22 +20,19 @@ from pathlib import Path
 from typing import Any
 
 INFERENCE_ONLY = {"Adps": {"sigma"}, "Dmdd": {"sigma"}}  # options a trained checkpoint can take unchanged
-METRICS = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score")
 
 
 def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
     """``MODEL.KEY=VALUE`` → {model: {key: value}}; only inference-only keys, else the result would be a lie."""
+    from anomalib_kd_plugins.bench.driver import parse_setting
+
     out: dict[str, dict[str, Any]] = {}
     for setting in settings:
-        target, raw = setting.split("=", 1)
-        model, key = target.split(".", 1)
+        model, key, value = parse_setting(setting)
         if key not in INFERENCE_ONLY.get(model, set()):
             allowed = ", ".join(f"{m}.{k}" for m, keys in INFERENCE_ONLY.items() for k in sorted(keys))
             raise SystemExit(f"--set {setting!r}: a saved checkpoint can only be re-tested with {allowed}")
-        try:
-            out.setdefault(model, {})[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out.setdefault(model, {})[key] = raw
+        out.setdefault(model, {})[key] = value
     return out
 
 
@@ -48,6 +45,7 @@ def retest(
     from lightning.pytorch import seed_everything
 
     from anomalib_kd_plugins.bench.suites import Suite
+    from anomalib_kd_plugins.bench.worker import METRICS
     from anomalib_kd_plugins.recipes import build_model
 
     preset = {**spec["preset"], "init_args": {**spec["preset"]["init_args"], **overrides}}
@@ -76,6 +74,8 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", help="default: the models a --set names, else every model saved")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    from anomalib_kd_plugins.bench.worker import run_dir
+
     sets = parse_sets(args.set)
     rows = []
     for out in args.runs:
@@ -86,7 +86,7 @@ def main() -> int:
                 continue
             for seed in spec["seeds"]:
                 for category in spec["suite"]["categories"]:
-                    folder = Path(spec["workdir"]) / name / category / f"seed{seed}"
+                    folder = run_dir(spec, category, seed)
                     ckpt = next(folder.glob("**/weights/lightning/model.ckpt"), None)
                     if ckpt is None:
                         raise SystemExit(f"no checkpoint under {folder}: was {out} written by anomalib-kd bench?")

@@ -93,19 +93,24 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
 RECIPE_KEYS = ("normalization", "image_size", "train_batch_size")
 
 
-def apply_setting(recipes: dict[str, dict], setting: str) -> None:
-    """Apply one ``MODEL.KEY=VALUE`` override to the recipes of this run (a model not in the run is an error)."""
+def parse_setting(setting: str) -> tuple[str, str, Any]:
+    """``MODEL.KEY=VALUE`` → (model, key, value); VALUE is read as JSON when it parses, else kept as a string."""
     try:
         target, raw = setting.split("=", 1)
         model, key = target.split(".", 1)
     except ValueError:
         raise SystemExit(f"--set {setting!r}: expected MODEL.KEY=VALUE, e.g. Adps.anomaly_source=self") from None
+    try:
+        return model, key, json.loads(raw)
+    except json.JSONDecodeError:
+        return model, key, raw
+
+
+def apply_setting(recipes: dict[str, dict], setting: str) -> None:
+    """Apply one ``MODEL.KEY=VALUE`` override to the recipes of this run (a model not in the run is an error)."""
+    model, key, value = parse_setting(setting)
     if model not in recipes:
         raise SystemExit(f"--set {setting!r}: {model} is not among the models of this run {sorted(recipes)}")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
     if key in RECIPE_KEYS:
         recipes[model][key] = value
     elif key in ("max_epochs", "max_steps"):

@@ -126,6 +126,11 @@ def _gallery_maps(model: Any, datamodule: Any, path: Path) -> None:
     )
 
 
+def run_dir(spec: dict[str, Any], category: str, seed: int) -> Path:
+    """The Engine folder of one fit (its checkpoint lies below it), for ``benchmarks/retest.py`` too."""
+    return Path(spec["workdir"]) / spec["model"] / category / f"seed{seed}"
+
+
 def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Fit, test and time one model on each category of the suite, once per seed; rows for the report."""
     from lightning.pytorch import seed_everything
@@ -146,7 +151,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
         say(f"{name} · {category} · seed {seed} ({i}/{len(runs)}): fit and test, {preset['trainer']}")
         seed_everything(seed, workers=True)  # every model and category starts from the same seed
         datamodule = suite.datamodule(category, preset["train_batch_size"])
-        workdir = Path(spec["workdir"]) / name / category / f"seed{seed}"
+        workdir = run_dir(spec, category, seed)
         metrics, engine, model = fit_and_test(
             preset,
             datamodule,
