@@ -2,7 +2,8 @@
 
 Each point is one ``anomalib-kd bench`` run (the same driver, data, evaluator and seeds as the README's tables) of
 one model at one budget: a number of epochs for the trained models, an image size for PatchCore (one pass). Writes
-``budget_curve.csv`` and ``budget_curve.png`` to ``--out``; the CPU recipes are chosen from this curve.
+``budget_curve.csv``, ``budget_curve.png`` and ``budget_curve.md`` (the README's table: means over seeds) to
+``--out``; the CPU recipes are chosen from this curve. ``--report-only`` rewrites the plot and the table from the CSV.
 
     python benchmarks/budget_curve.py --out budget --grid Adps=10,20 Dmdd=8,16 Patchcore@128 --seeds 0
 """
@@ -34,11 +35,15 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default="budget_output")
     parser.add_argument("--set", nargs="+", default=[], help="recipe overrides passed to the bench (MODEL.KEY=VALUE)")
+    parser.add_argument("--report-only", action="store_true", help="plot and tabulate OUT/budget_curve.csv, no runs")
     args = parser.parse_args()
+    out = Path(args.out).resolve()
+    if args.report_only:
+        with (out / "budget_curve.csv").open() as f:
+            return report(list(csv.DictReader(f)), out)
 
     from anomalib_kd_plugins.bench import driver
 
-    out = Path(args.out).resolve()
     rows = []
     for model, knob, value in parse_grid(args.grid):
         run = out / f"{model}_{knob}{value}"
@@ -60,9 +65,33 @@ def main() -> int:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows({k: r.get(k, "") for k in fields} for r in rows)
+    return report(rows, out)
+
+
+def report(rows: list[dict], out: Path) -> int:
+    """Write the plot and the markdown table of a curve's rows."""
     plot(rows, out / "budget_curve.png")
-    print(f"wrote {out / 'budget_curve.csv'} and {out / 'budget_curve.png'}")
+    (out / "budget_curve.md").write_text(markdown(rows))
+    print(markdown(rows))
+    print(f"wrote {out / 'budget_curve.csv'}, {out / 'budget_curve.png'} and {out / 'budget_curve.md'}")
     return 0
+
+
+def markdown(rows: list[dict]) -> str:
+    """One line per model and budget, in grid order: mean fit seconds per category and mean metrics over seeds."""
+    points: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        budget = f"{r['epochs']} epochs" if r.get("epochs") else f"{r['image_size']}², one pass"
+        points.setdefault((r["model"], budget), []).append(r)
+    lines = [
+        "| model | budget | fit s / category | pixel AP | PRO | image AUROC | pixel AUROC |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (model, budget), group in points.items():
+        cells = [f"{sum(float(r[m]) for r in group) / len(group):.3f}" for m in METRICS]
+        fit = sum(float(r["fit_s"]) for r in group) / len(group)
+        lines.append(f"| {model} | {budget} | {fit:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def plot(rows: list[dict], path: Path) -> None:
