@@ -18,7 +18,7 @@ image and 256² Dmdd all lowered the mean pixel AP. Round 3 (three seeds): 256²
 (Adps +0.03, Dmdd +0.15) and Adps's pixel AP (+0.04) but lowered PRO (−0.006, −0.014), so the presets stay at 128²;
 Adam 3e-4 and focal τ = 4 lowered Adps's means. Round 4: 4× the epochs or 2× the steps lowered both models' mean
 pixel AP (Adps 0.344 → 0.258, Dmdd 0.485 → 0.351 at 4×, seed 0); half the epochs lowered Dmdd's and traded Adps's
-PRO and image AUROC for pixel AP (three seeds), so the epochs stay; every [A] alternative tried lowered the mean.
+PRO and image AUROC for pixel AP (three seeds), so the epochs stay; no [A] alternative tried raised all three means.
 """
 
 from __future__ import annotations
