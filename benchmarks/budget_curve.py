@@ -71,8 +71,9 @@ def main() -> int:
 def report(rows: list[dict], out: Path) -> int:
     """Write the plot and the markdown table of a curve's rows."""
     plot(rows, out / "budget_curve.png")
-    (out / "budget_curve.md").write_text(markdown(rows))
-    print(markdown(rows))
+    table = markdown(rows)
+    (out / "budget_curve.md").write_text(table)
+    print(table)
     print(f"wrote {out / 'budget_curve.csv'}, {out / 'budget_curve.png'} and {out / 'budget_curve.md'}")
     return 0
 
