@@ -22,6 +22,8 @@ OWN_COMMANDS = ("weights", "data", "config", "demo", "bench")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from anomalib_kd_plugins.data.realphoto import SUITE_SIZE
+
     parser = argparse.ArgumentParser(
         prog="anomalib-kd",
         description="ADPS/DMDD for anomalib. Other commands (train, test, predict, export, benchmark, ...) are "
@@ -40,7 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("out", help="output root (load it with anomalib.data.MVTecAD(root=OUT, category=...))")
     build.add_argument("--categories", nargs="+", default=None, help="default: brick grass gravel coins")
     build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--image-size", type=int, default=256)
+    build.add_argument(
+        "--image-size",
+        type=int,
+        default=SUITE_SIZE,
+        help=f"default {SUITE_SIZE}, the demo suite's size (the bench refuses other builds; recipes resize)",
+    )
     build.add_argument("--num-train", type=int, default=60)
     fix = data.add_parser(
         "fix-images", help="copy an image tree as anomalib should read it: 16-bit → 8-bit, EXIF orientation applied"

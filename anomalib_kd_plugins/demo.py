@@ -54,12 +54,13 @@ def run_demo(
     _say(f"weights: {LITE0_TIMM_NAME} (ImageNet, local cache, HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']})")
 
     from anomalib_kd_plugins.bench.engine import fit_and_test, mvtec_datamodule
-    from anomalib_kd_plugins.data import BuildConfig, build
+    from anomalib_kd_plugins.data import SUITE_SIZE, build, check_suite
 
     data_root = out_dir / "data"
     if not (data_root / category / "train" / "good").is_dir():
-        _say(f"building the real-photo category {category!r} (scikit-image photographs) in {data_root}")
-        build(data_root, [category], BuildConfig(image_size=max(spec["image_size"] for spec in specs.values())))
+        _say(f"building the real-photo category {category!r} (scikit-image photographs, {SUITE_SIZE}²) in {data_root}")
+        build(data_root, [category])
+    check_suite(data_root)
 
     results: dict[str, dict[str, float]] = {}
     images: dict[str, Path] = {}

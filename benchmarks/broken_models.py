@@ -71,7 +71,7 @@ def main() -> None:
         return -total, parts
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = build(Path(tmp) / "data", [args.category], BuildConfig(image_size=128))
+        root = build(Path(tmp) / "data", [args.category], BuildConfig())
         for variant in args.variants:
             torch_model.weight_mask_block = wmb_inverted if variant == "wmb_inverted" else original_wmb
             adps_loss.AdpsLoss.forward = loss_flipped if variant == "loss_flipped" else original_forward

@@ -88,7 +88,7 @@ def main() -> int:
 
     seed()
     if not (data / args.category / "train" / "good").is_dir():
-        build(data, [args.category], BuildConfig(image_size=128))
+        build(data, [args.category], BuildConfig())
     results = []
     for name in args.models:
         cmd = [sys.executable, __file__, "--worker", name, *sys.argv[1:]]

@@ -42,11 +42,11 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real-photo brick category at 128 px (the CPU recipes' size) for the quality tests."""
+    """The real-photo brick category as the demo suite builds it (256 px; the CPU recipes resize to 128²)."""
     from anomalib_kd_plugins.data import BuildConfig, build
 
     root = tmp_path_factory.mktemp("realphoto")
-    return build(root, ["brick"], BuildConfig(image_size=128))
+    return build(root, ["brick"], BuildConfig())
 
 
 @pytest.fixture

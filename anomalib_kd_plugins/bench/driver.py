@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         "mask_dir": args.mask_dir,
         "normal_test_dir": args.normal_test_dir,
     }
-    suite = make_suite(args.suite, args.root, args.categories, out, size, folder, args.num_workers)
+    suite = make_suite(args.suite, args.root, args.categories, out, folder, args.num_workers)
     say(f"suite {suite.name}: {len(suite.categories)} categories {suite.categories} under {suite.root}")
     (out / "gallery").mkdir(exist_ok=True)
     start = time.perf_counter()

@@ -86,19 +86,24 @@ def make_suite(
     root: str | None,
     categories: list[str] | None,
     out: Path,
-    image_size: int,
     folder: dict[str, Any] | None = None,
     num_workers: int = 0,
 ) -> Suite:
-    """Resolve a suite: build the demo data if needed, check the user's roots, pick default categories."""
+    """Resolve a suite: build the demo data if needed, check the user's roots, pick default categories.
+
+    The demo suite is one build (``data.SUITE_SIZE``, the default ``BuildConfig``) whatever the recipes' image sizes:
+    each model resizes it through its pre-processor, so a figure does not depend on which models share the run.
+    """
     if name == "demo":
-        from anomalib_kd_plugins.data import DEFAULT_CATEGORIES, BuildConfig, build
+        from anomalib_kd_plugins.data import DEFAULT_CATEGORIES, build, check_suite
 
         cats = categories or list(DEFAULT_CATEGORIES)
         data_root = Path(root) if root else out / "data"
         missing = [c for c in cats if not (data_root / c / "train" / "good").is_dir()]
+        if len(missing) < len(cats):  # something is there already: it must be the suite's build
+            check_suite(data_root)
         if missing:
-            build(data_root, missing, BuildConfig(image_size=image_size))
+            build(data_root, missing)
         return Suite("demo", str(data_root), cats, num_workers=num_workers)
     if not root:
         raise SystemExit(f"--suite {name} needs --root (the dataset folder)")

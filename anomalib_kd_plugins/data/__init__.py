@@ -1,5 +1,25 @@
 """Real-photo MVTec-layout datasets built offline from photographs shipped in scikit-image."""
 
-from .realphoto import CATEGORIES, DEFAULT_CATEGORIES, DEFECTS, BuildConfig, build, build_category
+from .realphoto import (
+    CATEGORIES,
+    DEFAULT_CATEGORIES,
+    DEFECTS,
+    SUITE_SIZE,
+    BuildConfig,
+    build,
+    build_category,
+    check_suite,
+    read_manifest,
+)
 
-__all__ = ["CATEGORIES", "DEFAULT_CATEGORIES", "DEFECTS", "BuildConfig", "build", "build_category"]
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_CATEGORIES",
+    "DEFECTS",
+    "SUITE_SIZE",
+    "BuildConfig",
+    "build",
+    "build_category",
+    "check_suite",
+    "read_manifest",
+]

@@ -7,9 +7,10 @@ material and local deformation, differ on purpose from the Perlin-blob synthesis
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -27,11 +28,16 @@ DEFAULT_CATEGORIES = ("brick", "grass", "gravel", "coins")
 DEFECTS = ("scratch", "contamination", "deformation")
 
 
+SUITE_SIZE = 256  # the demo suite's one build size: every recipe resizes from it through its pre-processor
+FORMAT_VERSION = 2  # 2: coin crops stay inside the photograph (1 reflected its border into edge coins' crops)
+MANIFEST = "realphoto.json"
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """How many images of which size to write per category."""
 
-    image_size: int = 256
+    image_size: int = SUITE_SIZE
     num_train: int = 60
     num_test_good: int = 12
     num_test_per_defect: int = 8
@@ -58,8 +64,24 @@ def _texture_crops(photo: np.ndarray, n: int, train: bool, size: int, rng: np.ra
     return out
 
 
+COIN_HALF = 1.35  # a coin crop's half-width in coin radii
+COIN_ANGLE, COIN_SHIFT = 10.0, 0.04  # the crops' largest rotation (degrees) and shift (in half-widths)
+
+
+def _coin_fits(photo: np.ndarray, cy: int, cx: int, r: int) -> bool:
+    """Whether every crop of this coin (any rotation and shift ``_coin_crops`` draws) lies inside the photograph."""
+    half = int(r * COIN_HALF)
+    reach = half * (1 + COIN_SHIFT) * (np.cos(np.radians(COIN_ANGLE)) + np.sin(np.radians(COIN_ANGLE)))
+    h, w = photo.shape
+    return cy - reach >= 0 and cx - reach >= 0 and cy + reach <= h - 1 and cx + reach <= w - 1
+
+
 def _coin_regions() -> tuple[np.ndarray, list[tuple[int, int, int]]]:
-    """Segment skimage's coins photo (sobel + watershed); return it and (row, col, radius) per coin."""
+    """Segment skimage's coins photo (sobel + watershed); return it and (row, col, radius) per coin.
+
+    Only coins whose crops stay inside the photograph are kept: a crop that left it would show padding, and with
+    reflected padding fragments of neighbouring coins, at its border (6 of the 24 coins, 5 of them test coins).
+    """
     photo = skdata.coins()
     markers = np.zeros_like(photo)
     markers[photo < 30], markers[photo > 150] = 1, 2
@@ -68,7 +90,9 @@ def _coin_regions() -> tuple[np.ndarray, list[tuple[int, int, int]]]:
     coins = []
     for r in sorted(regions, key=lambda r: (round(r.centroid[0] / 60), r.centroid[1])):
         cy, cx = r.centroid
-        coins.append((round(cy), round(cx), int(np.ceil(r.equivalent_diameter_area / 2))))
+        coin = (round(cy), round(cx), int(np.ceil(r.equivalent_diameter_area / 2)))
+        if _coin_fits(photo, *coin):
+            coins.append(coin)
     return photo, coins
 
 
@@ -76,16 +100,17 @@ def _coin_crops(
     coins: Sequence[tuple[int, int, int]], photo: np.ndarray, n: int, size: int, rng: np.random.Generator
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Centred coin crops (aligned objects) with small shifts/rotations; also each crop's coin foreground mask."""
-    padded = cv2.copyMakeBorder(photo, 64, 64, 64, 64, cv2.BORDER_REFLECT)
     images, fgs = [], []
     for i in range(n):
         cy, cx, r = coins[i % len(coins)]
-        half = int(r * 1.35)
-        angle = rng.uniform(-10, 10)
-        shift = rng.uniform(-0.04, 0.04, size=2) * half
-        mat = cv2.getRotationMatrix2D((cx + 64 + shift[1], cy + 64 + shift[0]), angle, size / (2 * half))
-        mat[:, 2] += np.array([size / 2, size / 2]) - np.array([cx + 64 + shift[1], cy + 64 + shift[0]])
-        img = cv2.warpAffine(padded.astype(np.float32), mat, (size, size), flags=cv2.INTER_AREA)
+        half = int(r * COIN_HALF)
+        angle = rng.uniform(-COIN_ANGLE, COIN_ANGLE)
+        shift = rng.uniform(-COIN_SHIFT, COIN_SHIFT, size=2) * half
+        centre = (cx + shift[1], cy + shift[0])
+        mat = cv2.getRotationMatrix2D(centre, angle, size / (2 * half))
+        mat[:, 2] += np.array([size / 2, size / 2]) - np.array(centre)
+        # _coin_regions kept only coins whose crops lie inside the photograph: the border mode is never reached
+        img = cv2.warpAffine(photo.astype(np.float32), mat, (size, size), flags=cv2.INTER_AREA)
         img = np.clip(img * rng.uniform(0.95, 1.05) + rng.uniform(-5, 5), 0, 255)
         yy, xx = np.mgrid[:size, :size]
         radius_px = r * size / (2 * half)
@@ -240,15 +265,53 @@ def build_category(root: Path, category: str, cfg: BuildConfig) -> Path:
     return out
 
 
+def manifest(cfg: BuildConfig) -> dict[str, int]:
+    """What a build's pixels depend on: recorded in ``root/realphoto.json`` so that a suite is one build."""
+    return {"format": FORMAT_VERSION, **asdict(cfg)}
+
+
+def read_manifest(root: str | Path) -> dict[str, int] | None:
+    """The manifest of a built folder, or ``None`` when it has none (built before manifests, or not by us)."""
+    path = Path(root) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def check_suite(root: str | Path, cfg: BuildConfig | None = None) -> None:
+    """Refuse a folder built differently from ``cfg`` (the suite's settings), naming the difference and the fix.
+
+    The figures of a suite depend on the pixels and masks it was built with: the same command on a folder built at
+    another size, or by an older version, would give other numbers with no word said.
+    """
+    want, have = manifest(cfg or BuildConfig()), read_manifest(root)
+    if have == want:
+        return
+    if have is None:
+        problem = f"has no {MANIFEST}: it was built by an older version or by something else"
+    else:
+        diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+        problem = "was built with " + ", ".join(f"{k}={a} (the suite uses {b})" for k, (a, b) in diff.items())
+    raise SystemExit(
+        f"The demo data in {root} {problem}. Rebuild it: `rm -r {root} && anomalib-kd data build {root}` (or drop "
+        "--root and let the bench build it); every recipe resizes the one build through its pre-processor."
+    )
+
+
 def build(
     root: str | Path,
     categories: Iterable[str] = DEFAULT_CATEGORIES,
     cfg: BuildConfig | None = None,
 ) -> Path:
-    """Write the categories under ``root`` (MVTec AD layout, loadable with ``anomalib.data.MVTecAD(root=root)``)."""
+    """Write the categories under ``root`` (MVTec AD layout, loadable with ``anomalib.data.MVTecAD(root=root)``).
+
+    ``root/realphoto.json`` records the build settings (``check_suite`` compares them); a folder already built with
+    other settings is refused instead of being mixed.
+    """
     cfg = cfg or BuildConfig()
     root = Path(root)
+    if read_manifest(root) not in (None, manifest(cfg)):
+        check_suite(root, cfg)
     for category in categories:
         build_category(root, category, cfg)
         logger.info("wrote %s", root / category)
+    (root / MANIFEST).write_text(json.dumps(manifest(cfg), indent=1) + "\n")
     return root

@@ -85,12 +85,12 @@ def test_recipes_follow_the_table_and_flags() -> None:
 
 def test_suites_check_their_roots(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="needs --root"):
-        make_suite("mvtec", None, None, tmp_path, 128)
+        make_suite("mvtec", None, None, tmp_path)
     with pytest.raises(SystemExit, match="not found under"):
-        make_suite("mvtec", str(tmp_path), ["bottle"], tmp_path, 128)
+        make_suite("mvtec", str(tmp_path), ["bottle"], tmp_path)
     with pytest.raises(SystemExit, match="--normal-dir"):
-        make_suite("folder", str(tmp_path), None, tmp_path, 128)
-    suite = make_suite("folder", str(tmp_path), None, tmp_path, 128, {"normal_dir": "good", "mask_dir": None})
+        make_suite("folder", str(tmp_path), None, tmp_path)
+    suite = make_suite("folder", str(tmp_path), None, tmp_path, {"normal_dir": "good", "mask_dir": None})
     assert suite.folder == {"normal_dir": "good"} and suite.categories == [tmp_path.name]
 
 
@@ -180,3 +180,14 @@ def test_unclamped_metrics_are_averaged_and_reported_against_the_post_processed_
     assert mean.pixel_AUPR == pytest.approx(0.2)
     text = markdown(df, baseline=None)
     assert "| Adps | 0.200 → 0.375 (+0.175) |" in text
+
+
+def test_the_demo_suite_refuses_data_built_at_another_size(tmp_path: Path) -> None:
+    # `anomalib-kd data build DIR --image-size 128` then `bench --root DIR` would score other pixels with no word said
+    from anomalib_kd_plugins.data import BuildConfig, build
+
+    root = build(
+        tmp_path / "data", ["grass"], BuildConfig(image_size=64, num_train=2, num_test_good=1, num_test_per_defect=1)
+    )
+    with pytest.raises(SystemExit, match="image_size=64"):
+        make_suite("demo", str(root), ["grass"], tmp_path)

@@ -80,3 +80,31 @@ def test_cli_builds(tmp_path: Path, python: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "gravel" / "train" / "good").glob("*.png"))) == 3
+
+
+def test_coin_crops_never_leave_the_photograph() -> None:
+    # a crop past the photo's edge shows padding (reflected: fragments of neighbouring coins) at its border
+    from skimage import data as skdata
+
+    from anomalib_kd_plugins.data.realphoto import _coin_fits, _coin_regions
+
+    photo, coins = _coin_regions()
+    assert len(coins) >= 15
+    assert all(_coin_fits(photo, *coin) for coin in coins)
+    assert not _coin_fits(photo, 44, 335, 29)  # the top-right coin of skimage's photo reaches past its edge
+    assert photo.shape == skdata.coins().shape
+
+
+def test_a_build_records_its_settings_and_the_suite_refuses_another_build(tmp_path: Path) -> None:
+    from anomalib_kd_plugins.data import SUITE_SIZE, check_suite, read_manifest
+
+    root = build(tmp_path / "other", ["grass"], SMALL)
+    assert read_manifest(root)["image_size"] == SMALL.image_size
+    check_suite(root, SMALL)  # the same settings pass
+    with pytest.raises(SystemExit, match=rf"image_size=64 \(the suite uses {SUITE_SIZE}\).*anomalib-kd data build"):
+        check_suite(root)
+    with pytest.raises(SystemExit, match="image_size=64"):  # building more categories into it does not mix builds
+        build(root, ["brick"])
+    (root / "realphoto.json").unlink()
+    with pytest.raises(SystemExit, match=r"has no realphoto\.json"):
+        check_suite(root, SMALL)
