@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -27,15 +29,126 @@ from .checks import (
 from .synthesis import AnomalySynthesizer
 
 
+PROBE_SEED = 20261201  # the fixed synthetic probe set is drawn from its own stream, never from training's
+
+
 class SyntheticAnomalyKDMixin:
     """setup/validation/trainer arguments/evaluator for one-class models trained on synthetic anomalies.
 
-    The host class sets ``self.model`` (eval mode returns ``InferenceBatch``), ``self.synthesizer`` and, optionally,
-    implements ``check_input_size(height, width)`` on its torch model.
+    The host class sets ``self.model`` (eval mode returns ``InferenceBatch``; ``maps(images)`` returns the
+    segmentation and KD maps, ``student_distances(images)`` the per-level 1 − cos), ``self.synthesizer`` and
+    ``self.probe_images``, and may implement ``check_input_size(height, width)`` on its torch model.
+
+    Learning curves (logged each training epoch to the run's logger, so TensorBoard and CSVLogger show them):
+
+    * ``student_distance/KEY``: mean 1 − cos(T, S) on clean training images per level (``level1`` ...; Dmdd per
+      branch, ``normality_level1`` ...), in eval mode: is the student converging on normal images?
+    * ``probe/pixel_AP_seg``, ``probe/pixel_AP_kd``, ``probe/pixel_AP_fused``: pixel AP of the segmentation map, the
+      KD map and the ``"seg+kd"`` map on a fixed set of synthetic anomalies (training images, anomalies drawn once
+      from a separate seed, never trained on): what the head and the distillation learned about anomalies.
     """
 
     model: torch.nn.Module
     synthesizer: AnomalySynthesizer
+    probe_images: int
+    _probe_clean: torch.Tensor | None = None
+    _probe_set: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------------------ learning curves, map fusion
+    def remember_probe_images(self, images: torch.Tensor) -> None:
+        """Keep the first ``probe_images`` clean training images of the fit (no extra data loading, no RNG)."""
+        have = 0 if self._probe_clean is None else len(self._probe_clean)
+        if have >= self.probe_images:
+            return
+        take = images[: self.probe_images - have].detach().clone()
+        self._probe_clean = take if self._probe_clean is None else torch.cat([self._probe_clean, take])
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode, no grad and a private RNG stream inside; every module's mode restored after (Dmdd's phases).
+
+        The weights keep their training layout: ``InferenceLayoutMixin.train`` would move them to channels_last and
+        back, which leaves some (1×1) kernels with channels_last strides, and later training steps would round
+        differently (a seeded fit would no longer give the same figures with and without the curves).
+        """
+        modes = {m: m.training for m in self.model.modules()}
+        torch.nn.Module.train(self.model, False)  # flags only, not the mixin's layout switch
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                yield
+        finally:
+            for module, mode in modes.items():
+                module.training = mode
+
+    def on_train_epoch_end(self) -> None:
+        """Log the learning curves (class docstring) once per epoch."""
+        if not self.probe_images or self._probe_clean is None:
+            return
+        from anomalib_kd_plugins.components.fusion import FusedMap
+        from torchmetrics.functional.classification import binary_average_precision
+
+        clean = self._probe_clean
+        with self.evaluating():
+            if self._probe_set is None:  # drawn once, from its own seed
+                torch.manual_seed(PROBE_SEED)
+                self._probe_set = self.synthesizer(clean, probability=1.0)
+            distances = self.model.student_distances(clean)
+            images, masks = self._probe_set
+            seg, kd = self.model.maps(images)
+            if seg is not None and kd is not None:
+                fusion = FusedMap("seg+kd")
+                fusion.calibrate(*self.model.maps(clean))
+                fused = fusion(seg, kd)
+        logs = {f"student_distance/{k}": v for k, v in distances.items()}
+        target = masks.flatten().long()
+        for name, part in (("seg", seg), ("kd", kd)):
+            if part is not None:
+                logs[f"probe/pixel_AP_{name}"] = binary_average_precision(part.flatten(), target)
+        if seg is not None and kd is not None:
+            logs["probe/pixel_AP_fused"] = binary_average_precision(fused.flatten(), target)
+        self.log_dict(logs, on_step=False, on_epoch=True, batch_size=len(clean))
+
+    def training_images(self, limit: int = 256) -> Iterator[torch.Tensor]:
+        """The fit's training images in dataset order, pre-processed as training batches are (draws no RNG)."""
+        from torch.utils.data import DataLoader
+
+        loader = self.trainer.train_dataloader
+        dataset = getattr(loader, "dataset", None)
+        if dataset is None:
+            return
+        ordered = DataLoader(dataset, batch_size=8, shuffle=False, num_workers=0, collate_fn=loader.collate_fn)
+        transform = getattr(self.pre_processor, "transform", None) or (lambda x: x)
+        seen = 0
+        for batch in ordered:
+            yield transform(batch.image[: limit - seen].to(self.device))
+            seen += len(batch.image)
+            if seen >= limit:
+                return
+
+    def calibrate_map_fusion(self) -> None:
+        """Measure the ``"seg+kd"`` standardisation on clean training images with the current weights (fusion.py).
+
+        Done whatever ``map_fusion`` is, so that a checkpoint can be re-scored either way without refitting.
+        """
+        fusion = self.model.anomaly_map_generator.fusion
+        segs, kds = [], []
+        with self.evaluating():
+            for images in self.training_images():
+                seg, kd = self.model.maps(images)
+                if seg is None or kd is None:
+                    return  # one of the two maps does not exist for this model (ablations): nothing to fuse
+                segs.append(seg)
+                kds.append(kd)
+        if segs:
+            fusion.calibrate(torch.cat(segs), torch.cat(kds))
+
+    def on_validation_start(self) -> None:
+        """During a fit, calibrate the map fusion before validation sets thresholds and normalisation."""
+        from lightning.pytorch.trainer.states import TrainerFn
+
+        if self.trainer.state.fn == TrainerFn.FITTING:
+            self.calibrate_map_fusion()
+        super().on_validation_start()
 
     @classmethod
     def configure_pre_processor(
@@ -125,11 +238,16 @@ class SyntheticAnomalyKDMixin:
             check_images(batch)
         return super().forward(batch, *args, **kwargs)
 
-    def synthesize(self, batch: Batch, images: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (images with synthetic anomalies, their masks); the sources are ``images`` or ``batch.image``."""
+    @staticmethod
+    def checked_images(batch: Batch, images: torch.Tensor | None = None) -> torch.Tensor:
+        """``images`` (default ``batch.image``) after the RGB / finite-pixel checks, naming the batch's files."""
         images = batch.image if images is None else images
         check_images(images, getattr(batch, "image_path", None))
-        return self.synthesizer(images)
+        return images
+
+    def synthesize(self, batch: Batch, images: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (images with synthetic anomalies, their masks); the sources are ``images`` or ``batch.image``."""
+        return self.synthesizer(self.checked_images(batch, images))
 
     def ensure_finite(self, loss: torch.Tensor, hint: str) -> None:
         """Stop training with a clear error instead of silently learning NaN maps."""

@@ -224,10 +224,15 @@ class AnomalySynthesizer(nn.Module):
             self.std.copy_(torch.tensor(normalize.std).view(1, -1, 1, 1))
 
     @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (corrupted normalised images, masks (B,1,H,W) in {0,1})."""
+    def forward(self, images: torch.Tensor, probability: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (corrupted normalised images, masks (B,1,H,W) in {0,1}); ``probability`` overrides the share."""
         pixels = (images * self.std + self.mean).clamp(0, 1)
         if self.textures is not None:
             self.textures.set_batch(pixels)
-        augmented, mask = self.generator(pixels)
+        share = self.generator.probability
+        self.generator.probability = share if probability is None else probability
+        try:
+            augmented, mask = self.generator(pixels)
+        finally:
+            self.generator.probability = share
         return (augmented - self.mean) / self.std, mask.float()

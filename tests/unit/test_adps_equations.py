@@ -118,7 +118,7 @@ def test_eval_score_is_max_of_smoothed_map() -> None:
 def test_gaussian_smoothing_and_scores() -> None:
     logits = torch.zeros(1, 2, 21, 21)
     logits[0, 1, 10, 10] = 50.0  # p(anomalous) = 1 at the centre, 0.5 elsewhere
-    amap, score = AnomalyMapGenerator(sigma=2.0)(logits)
+    amap, score = AnomalyMapGenerator(sigma=2.0)(AnomalyMapGenerator.segmentation_map(logits))
     assert amap.shape == (1, 1, 21, 21)
     assert amap[0, 0].argmax().item() == 10 * 21 + 10  # peak stays in place
     assert score.item() == pytest.approx(amap.max().item())

@@ -1,11 +1,15 @@
-"""ADPS map and score (Algorithm 1): M = anomaly-class softmax probability, map = G(M), Sc = max(G(M))."""
+"""ADPS map and score (Algorithm 1): M = anomaly-class softmax probability, map = G(M), Sc = max(G(M)).
+
+With ``map_fusion="seg+kd"`` (not the paper's; components/fusion.py) M is the standardised sum of that probability
+and the asymmetric KD map, the mean over levels of 1 − W_i; the score stays the max of the smoothed map.
+"""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from anomalib_kd_plugins.components.fusion import FusedMap, MapFusion, level_distance_map
 from anomalib_kd_plugins.components.smoothing import GaussianSmoother
 
 
@@ -15,22 +19,30 @@ def max_score(anomaly_map: torch.Tensor) -> torch.Tensor:
 
 
 class AnomalyMapGenerator(nn.Module):
-    """Turn the PSM's 2-class logits into a smoothed anomaly map and the max image score."""
+    """Turn the PSM's anomaly probability (and the KD map) into a smoothed anomaly map and the max image score.
 
-    def __init__(self, sigma: float = 4.0) -> None:
+    Example:
+        >>> generator = AnomalyMapGenerator(sigma=4.0)
+        >>> seg = generator.segmentation_map(torch.randn(1, 2, 64, 64))
+        >>> anomaly_map, score = generator(seg)
+    """
+
+    def __init__(self, sigma: float = 4.0, map_fusion: MapFusion = "seg") -> None:
         super().__init__()
         self.smoother = GaussianSmoother(sigma)
+        self.fusion = FusedMap(map_fusion)
 
-    def forward(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @staticmethod
+    def segmentation_map(logits: torch.Tensor) -> torch.Tensor:
+        """Eq. (6): the softmax probability of the anomalous class (channel 1), (B,1,H,W)."""
+        return torch.softmax(logits, dim=1)[:, 1:2]
+
+    @staticmethod
+    def kd_map(cos_maps: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """The asymmetric KD map (Table VIII "W/O PW"): the mean over levels of 1 − W_i at the input size."""
+        return level_distance_map([1 - w for w in cos_maps], size)
+
+    def forward(self, seg: torch.Tensor | None, kd: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (anomaly_map (B,1,H,W), pred_score (B,)); pixel metrics use the smoothed map [A §1.9]."""
-        prob = torch.softmax(logits, dim=1)[:, 1:2]  # eq. (6), channel 1 = anomalous
-        anomaly_map = self.smoother(prob)
-        return anomaly_map, max_score(anomaly_map)
-
-    def distance_map(self, cos_maps: list[torch.Tensor], size: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
-        """``psm=False`` (Table VIII "W/O PW"): mean over levels of 1 − W_i at the input size, smoothed; max score."""
-        distance = torch.stack(
-            [F.interpolate(1 - w, size=size, mode="bilinear", align_corners=False) for w in cos_maps]
-        ).mean(0)
-        anomaly_map = self.smoother(distance)
+        anomaly_map = self.smoother(self.fusion(seg, kd))
         return anomaly_map, max_score(anomaly_map)

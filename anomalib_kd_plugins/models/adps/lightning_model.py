@@ -21,6 +21,7 @@ from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_kd_plugins.components.backbone import default_layers
+from anomalib_kd_plugins.components.fusion import MapFusion
 from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
 from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer
@@ -68,6 +69,19 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         asym_stage: where the student's input becomes k×k patches: 0 splits the image (the paper's model); s ≥ 1
             runs the student on the whole image up to distilled stage s and splits that stage's input feature map
             [A: our reading of the paper's stage-asymmetry table].
+        map_fusion: ``"seg"`` (the paper's map: the PSM's probability) or ``"seg+kd"`` (plus the asymmetric KD map
+            1 − W, each standardised on clean training images; the score is the max of the fused map;
+            components/fusion.py). Not the paper's; a CPU-recipe option.
+        student_warmup_epochs: epochs at the start of the fit in which the student alone learns the teacher on clean
+            images (eq. 7 with Y = 0; no synthesis, no PSM, several times cheaper than a full step); the lr
+            milestones are fractions of the epochs after it. Not the paper's (0): a CPU-budget option.
+        probe_images: clean training images kept for the learning curves logged each epoch (student 1 − cos per
+            level; pixel AP of the PSM map, the KD map and the fused map on fixed synthetic anomalies); 0: none.
+
+    Example:
+        >>> from anomalib.engine import Engine
+        >>> model = Adps(backbone="tf_efficientnet_lite0", k=2, pre_processor=Adps.configure_pre_processor((128, 128)))
+        >>> Engine(max_epochs=10).fit(model, datamodule=MVTecAD(root="./datasets/realphoto", category="brick"))
     """
 
     def __init__(
@@ -93,6 +107,9 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         psm: bool = True,
         psm_input: str = "fused",
         asym_stage: int = 0,
+        map_fusion: MapFusion = "seg",
+        student_warmup_epochs: int = 0,
+        probe_images: int = 16,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
         evaluator: Evaluator | bool = True,
@@ -120,7 +137,15 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             psm=psm,
             psm_input=psm_input,
             asym_stage=asym_stage,
+            map_fusion=map_fusion,
         )
+        if student_warmup_epochs < 0 or (student_warmup_epochs and psm_input != "fused"):
+            raise ValueError(
+                f"student_warmup_epochs must be ≥ 0 and needs the student's distillation (psm_input='fused'), got "
+                f"{student_warmup_epochs} with psm_input={psm_input!r}"
+            )
+        self.student_warmup_epochs = student_warmup_epochs
+        self.probe_images = probe_images
         self.loss = AdpsLoss(focal_gamma=focal_gamma, lambda_seg=lambda_seg, mask_downsample=mask_downsample)
         self.synthesizer = AnomalySynthesizer(
             anomaly_source_path, probability=anomaly_probability, source=anomaly_source
@@ -131,10 +156,18 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         self.validate_input_size()  # fail at construction, before any data is read
 
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
-        """Synthesise anomalies, run teacher/student/WMB/PSM, return L = L_d + λ·L_s (eq. 9)."""
+        """Synthesise anomalies, run teacher/student/WMB/PSM, return L = L_d + λ·L_s (eq. 9).
+
+        During ``student_warmup_epochs``: the student alone on the clean images, L_d of eq. (7) with Y = 0.
+        """
         del args, kwargs
-        images, masks = self.synthesize(batch)
-        logits, cos_maps = self.model(images)
+        self.remember_probe_images(batch.image)
+        if self.current_epoch < self.student_warmup_epochs:
+            images = self.checked_images(batch)
+            logits, cos_maps, masks = None, self.model.distill(images), images.new_zeros(images[:, :1].shape)
+        else:
+            images, masks = self.synthesize(batch)
+            logits, cos_maps = self.model(images)
         loss, parts = self.loss(logits, cos_maps, masks)
         self.ensure_finite(loss, "lower `lr`")
         # to the run's logger when it has one (Lightning's default), with the batch size it cannot infer from a Batch
@@ -147,6 +180,8 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         """Adam (lr 1e-4) on student + PSM; lr ×0.2 at 80 % and 90 % of max_epochs (240/270 of 300)."""
         params = [p for name, p in self.model.named_parameters() if not name.startswith("teacher.") and p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=self.lr)
-        milestones = multistep_milestones(self.trainer.max_epochs if self._trainer else None, self.lr_decay_epochs)
+        milestones = multistep_milestones(
+            self.trainer.max_epochs if self._trainer else None, self.lr_decay_epochs, self.student_warmup_epochs
+        )
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=self.lr_decay)
         return [optimizer], [{"scheduler": scheduler, "interval": "epoch"}]

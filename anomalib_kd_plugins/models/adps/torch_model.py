@@ -18,6 +18,9 @@ from anomalib_kd_plugins.components.backbone import (
     to_inference_layout,
 )
 
+from anomalib_kd_plugins.components.fusion import MAP_FUSIONS, MapFusion
+from anomalib_kd_plugins.components.options import check_choice
+
 from .anomaly_map import AnomalyMapGenerator
 from .blocks import UpBlock
 from .patches import merge_patches, split_patches
@@ -73,14 +76,19 @@ FUSIONS = ("wmb", "difference", "concat")
 PSM_INPUTS = ("fused", "teacher_only", "student_only")
 
 
-def check_ablation_options(fusion: str, psm: bool, psm_input: str, asym_stage: int, n_layers: int) -> None:
+def check_ablation_options(
+    fusion: str, psm: bool, psm_input: str, asym_stage: int, n_layers: int, map_fusion: str = "seg"
+) -> None:
     """Raise a ValueError for an unknown ablation option or a combination that means nothing (docs/adps.md)."""
-    if fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
-    if psm_input not in PSM_INPUTS:
-        raise ValueError(f"psm_input must be one of {PSM_INPUTS}, got {psm_input!r}")
+    check_choice("fusion", fusion, FUSIONS)
+    check_choice("psm_input", psm_input, PSM_INPUTS)
+    check_choice("map_fusion", map_fusion, MAP_FUSIONS)
     if not psm and (fusion != "wmb" or psm_input != "fused"):
         raise ValueError("psm=False scores 1 − cos(T, S) directly: it takes no fusion or psm_input option")
+    if not psm and map_fusion != "seg":
+        raise ValueError("psm=False has no segmentation map to fuse: its map is the KD map already")
+    if psm_input != "fused" and map_fusion != "seg":
+        raise ValueError(f"psm_input={psm_input!r} runs one network only: there is no KD map to fuse")
     if psm_input != "fused" and fusion != "wmb":
         raise ValueError(f"psm_input={psm_input!r} feeds one network's features to the PSM: it has no fusion")
     if not 0 <= asym_stage < n_layers:
@@ -129,11 +137,12 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         psm: bool = True,
         psm_input: str = "fused",
         asym_stage: int = 0,
+        map_fusion: MapFusion = "seg",
     ) -> None:
         super().__init__()
         if k < 1:
             raise ValueError(f"k (patch grid) must be a positive integer, got {k}")
-        check_ablation_options(fusion, psm, psm_input, asym_stage, len(layers))
+        check_ablation_options(fusion, psm, psm_input, asym_stage, len(layers), map_fusion)
         self.k = k
         self.detach_wmb = detach_wmb
         self.backbone = backbone
@@ -150,7 +159,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
             else None
         )
         self.psm = PostSegmentationModule(self.channels, self.strides, psm_min_channels) if psm else None
-        self.anomaly_map_generator = AnomalyMapGenerator(sigma)
+        self.anomaly_map_generator = AnomalyMapGenerator(sigma, map_fusion)
 
     @property
     def size_multiple(self) -> int:
@@ -208,18 +217,33 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
             weighted = [conv(torch.cat([t, s], 1)) for conv, t, s in zip(self.fuse, teacher, student, strict=True)]
         return cos_maps, weighted
 
+    def distill(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The cos maps W_i alone (no PSM): what a distillation-only step (``student_warmup_epochs``) trains."""
+        return weight_mask_block(*self.teacher_student_features(images))[0]
+
+    def student_distances(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mean 1 − cos(T_i, S_i) per level over ``images`` (``level1`` ... shallow to deep): the convergence curve."""
+        return {f"level{i}": (1 - w).mean() for i, w in enumerate(self.distill(images), 1)}
+
+    def maps(self, images: torch.Tensor, kd: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(segmentation map, KD map) at the input size before fusion and smoothing; ``None`` where a part is absent.
+
+        ``kd=False`` skips the KD map (the paper's map does not need it, so its export graph does not carry it).
+        """
+        cos_maps, weighted = self.psm_inputs(images)
+        logits = self.psm(weighted) if self.psm is not None else None
+        seg = None if logits is None else self.anomaly_map_generator.segmentation_map(logits)
+        need_kd = bool(cos_maps) and (kd or seg is None)
+        return seg, self.anomaly_map_generator.kd_map(cos_maps, images.shape[-2:]) if need_kd else None
+
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]] | InferenceBatch:
         """Algorithm 1. Train: (logits, None without PSM; cos maps W_i). Eval: InferenceBatch(score, map)."""
         if not torch.compiler.is_compiling():
             self.check_input_size(images.shape[-2], images.shape[-1])
-        if not self.training:
-            images = to_inference_layout(images)
-        cos_maps, weighted = self.psm_inputs(images)
-        logits = self.psm(weighted) if self.psm is not None else None
         if self.training:
-            return logits, cos_maps
-        if logits is None:  # Table VIII "W/O PW": the plain asymmetric KD map, mean over levels of 1 − W_i
-            anomaly_map, pred_score = self.anomaly_map_generator.distance_map(cos_maps, images.shape[-2:])
-        else:
-            anomaly_map, pred_score = self.anomaly_map_generator(logits)
+            cos_maps, weighted = self.psm_inputs(images)
+            return (self.psm(weighted) if self.psm is not None else None), cos_maps
+        # psm=False (Table VIII "W/O PW") scores the plain asymmetric KD map, mean over levels of 1 − W_i
+        seg, kd = self.maps(to_inference_layout(images), kd=self.anomaly_map_generator.fusion.uses_kd)
+        anomaly_map, pred_score = self.anomaly_map_generator(seg, kd)
         return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)

@@ -1,7 +1,8 @@
 """DMDD map and score [A §2.2]: the segmentation output "obtained directly", upsampled; score = mean of the top k.
 
 ``sigma`` > 0 smooths the upsampled map with the Gaussian that ADPS and PatchCore apply (an option, not DeSTSeg's);
-the image score stays DeSTSeg's, the top-k mean of the unsmoothed map.
+the image score stays DeSTSeg's, the top-k mean of the unsmoothed map. ``map_fusion="seg+kd"`` (not the paper's;
+components/fusion.py) adds the normality branch's KD map, the mean over levels of 1 − cos(T_l, F^N_l).
 """
 
 from __future__ import annotations
@@ -10,27 +11,44 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anomalib_kd_plugins.components.fusion import FusedMap, MapFusion, level_distance_map
 from anomalib_kd_plugins.components.smoothing import GaussianSmoother
 
 
 class AnomalyMapGenerator(nn.Module):
-    """Sigmoid of the segmentation logits, bilinearly upsampled to the input size (then smoothed when σ > 0);
-    image score = top-k mean of the unsmoothed map (DeSTSeg's score, whatever σ).
+    """Sigmoid of the segmentation logits, bilinearly upsampled to the input size (fused with the KD map when asked,
+    then smoothed when σ > 0); image score = top-k mean of the unsmoothed map (DeSTSeg's score, whatever σ).
 
     Args:
         top_k: pixels averaged into the image score (DeSTSeg: 100).
         sigma: Gaussian σ in input pixels applied to the upsampled map; 0 (DeSTSeg's convention) leaves it raw.
+        map_fusion: ``"seg"`` (the paper's map) or ``"seg+kd"`` (components/fusion.py).
+
+    Example:
+        >>> anomaly_map, score = AnomalyMapGenerator(top_k=100)(torch.randn(1, 1, 16, 16), (64, 64))
     """
 
-    def __init__(self, top_k: int = 100, sigma: float = 0.0) -> None:
+    def __init__(self, top_k: int = 100, sigma: float = 0.0, map_fusion: MapFusion = "seg") -> None:
         super().__init__()
         self.top_k = top_k
         self.smoother = GaussianSmoother(sigma)
+        self.fusion = FusedMap(map_fusion)
 
-    def forward(self, logits: torch.Tensor, image_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    @staticmethod
+    def segmentation_map(logits: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+        """DeSTSeg order: sigmoid at the head's resolution, then bilinear upsampling to ``image_size``."""
+        return F.interpolate(torch.sigmoid(logits), size=image_size, mode="bilinear", align_corners=False)
+
+    @staticmethod
+    def kd_map(distances: list[torch.Tensor], image_size: tuple[int, int]) -> torch.Tensor:
+        """The normality branch's KD map: the mean over levels of 1 − cos(T_l, F^N_l) at the input size."""
+        return level_distance_map(distances, image_size)
+
+    def forward(
+        self, logits: torch.Tensor, image_size: tuple[int, int], kd: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (anomaly_map (B,1,H,W), pred_score (B,)); the map is smoothed only when σ > 0 (DeSTSeg: never)."""
-        # DeSTSeg order: sigmoid at the head's resolution, then bilinear upsampling
-        anomaly_map = F.interpolate(torch.sigmoid(logits), size=image_size, mode="bilinear", align_corners=False)
+        anomaly_map = self.fusion(self.segmentation_map(logits, image_size), kd)
         return self.smoother(anomaly_map), top_k_mean_score(anomaly_map, self.top_k)
 
 

@@ -22,6 +22,7 @@ from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_kd_plugins.components.backbone import default_layers
+from anomalib_kd_plugins.components.fusion import MapFusion
 from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
 from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer
@@ -71,6 +72,19 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             is given, else ``"perlin"`` (components/synthesis.py).
         anomaly_source_path: a DTD-layout texture folder for ``anomaly_source="folder"``. Never downloads.
         anomaly_probability: share of images given an anomaly [A: 1.0, DeSTSeg's aug_prob].
+        map_fusion: ``"seg"`` (the paper's map) or ``"seg+kd"`` (plus the normality branch's KD map
+            1 − cos(T, F^N), each standardised on clean training images; the score is the top-k mean of the fused
+            map; components/fusion.py). Not the paper's; a CPU-recipe option.
+        student_warmup_epochs: epochs at the start of the fit that train the student alone (the student phase's
+            NGM + AIM steps), before the two-phase schedule runs over the remaining steps. Not DeSTSeg's (0): a
+            CPU-budget option that gives the student more steps than a short schedule's 20 %.
+        probe_images: clean training images kept for the learning curves logged each epoch (1 − cos per branch and
+            level; pixel AP of the segmentation, KD and fused maps on fixed synthetic anomalies); 0: none.
+
+    Example:
+        >>> from anomalib.engine import Engine
+        >>> model = Dmdd(backbone="tf_efficientnet_lite0", pre_processor=Dmdd.configure_pre_processor((128, 128)))
+        >>> Engine(max_epochs=8).fit(model, datamodule=MVTecAD(root="./datasets/realphoto", category="brick"))
     """
 
     def __init__(
@@ -104,6 +118,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         anomaly_source: str | None = None,
         anomaly_source_path: str | None = None,
         anomaly_probability: float = 1.0,
+        map_fusion: MapFusion = "seg",
+        student_warmup_epochs: int = 0,
+        probe_images: int = 16,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
         evaluator: Evaluator | bool = True,
@@ -135,7 +152,12 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             aspp=aspp,
             decouple=decouple,
             sigma=sigma,
+            map_fusion=map_fusion,
         )
+        if student_warmup_epochs < 0:
+            raise ValueError(f"student_warmup_epochs must be ≥ 0, got {student_warmup_epochs}")
+        self.student_warmup_epochs = student_warmup_epochs
+        self.probe_images = probe_images
         self.loss = DmddLoss(
             aim, aim_margin, lambda_aim, ngm_mask, focal_gamma, mask_downsample, kd_reduction, lambda_ngm
         )
@@ -166,19 +188,23 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         return self.current_epoch * int(self.trainer.num_training_batches) + batch_idx
 
     def phase(self, batch_idx: int) -> str:
-        """``"student"``, ``"segmentation"`` or ``"joint"`` for this step."""
+        """``"student"``, ``"segmentation"`` or ``"joint"`` for this step (after ``student_warmup_epochs``)."""
+        if self.current_epoch < self.student_warmup_epochs:
+            return "student"
         if self.schedule == "joint":
             return "joint"
+        warmup = self.student_warmup_epochs * int(self.trainer.num_training_batches)
         boundary = self.student_phase_steps
         if boundary is None:
-            boundary = math.ceil(self.student_phase_fraction * self.total_steps())
-        return "student" if self.current_step(batch_idx) < boundary else "segmentation"
+            boundary = math.ceil(self.student_phase_fraction * (self.total_steps() - warmup))
+        return "student" if self.current_step(batch_idx) - warmup < boundary else "segmentation"
 
     # ---------------------------------------------------------------------------------------------- training
     def training_step(self, batch: Batch, batch_idx: int, *args, **kwargs) -> STEP_OUTPUT:
         """Pairs (I_n, I_a, M) from the same normal image; L_KD in the student phase, focal+L1 in the seg phase."""
         del args, kwargs
         opt_student, opt_seg = self.optimizers()
+        self.remember_probe_images(batch.image)
         normal = batch.image
         if len(normal) == 1:  # BatchNorm after ASPP's global pooling needs ≥ 2 samples: pair it with a second draw
             normal = normal.repeat(2, 1, 1, 1)

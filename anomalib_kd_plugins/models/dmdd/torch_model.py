@@ -21,9 +21,12 @@ from anomalib_kd_plugins.components.backbone import (
     to_inference_layout,
 )
 
+from anomalib_kd_plugins.components.fusion import MapFusion
+
 from .anomaly_map import AnomalyMapGenerator
 from .attention import MultiPerceptionHead
 from .blocks import DecoupleHead, make_res_layer
+from .loss import cosine_distance
 
 
 class DmddFeatures(NamedTuple):
@@ -114,6 +117,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         aspp: str = "torchvision",
         decouple: bool = True,
         sigma: float = 0.0,
+        map_fusion: MapFusion = "seg",
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -126,7 +130,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         self.student_decoder = StudentDecoder(encoder_channels[-1], self.channels)
         self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels) if decouple else None
         self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates, aspp)
-        self.anomaly_map_generator = AnomalyMapGenerator(score_top_k, sigma)
+        self.anomaly_map_generator = AnomalyMapGenerator(score_top_k, sigma, map_fusion)
 
     def student_modules(self) -> list[nn.Module]:
         """The modules trained by the distillation phase."""
@@ -162,15 +166,39 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         normality, abnormality = self.student_features(images)
         return DmddFeatures(self.teacher_features(images), normality, abnormality)
 
+    @staticmethod
+    def branch_distances(features: DmddFeatures, branch: str) -> list[torch.Tensor]:
+        """Per-level 1 − cos(T_l, F_l) maps (B,1,h_l,w_l) of one branch, ``"normality"`` or ``"abnormality"``."""
+        return [cosine_distance(t, f) for t, f in zip(features.teacher, getattr(features, branch), strict=True)]
+
+    def student_distances(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mean 1 − cos to the teacher per branch and level over ``images`` (``normality_level1`` ...)."""
+        features = self.features(images)
+        return {
+            f"{branch}_level{i}": d.mean()
+            for branch in ("normality", "abnormality")
+            for i, d in enumerate(self.branch_distances(features, branch), 1)
+        }
+
+    def maps(self, images: torch.Tensor, kd: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(segmentation map, KD map of the normality branch) at the input size, before fusion and smoothing."""
+        features = self.features(images)
+        size = images.shape[-2:]
+        seg = self.anomaly_map_generator.segmentation_map(self.segmentation(features), size)
+        distances = self.branch_distances(features, "normality") if kd else None
+        return seg, self.anomaly_map_generator.kd_map(distances, size) if distances else None
+
     def forward(self, images: torch.Tensor) -> tuple[DmddFeatures, torch.Tensor] | InferenceBatch:
         """Train: (features, seg logits). Eval: InferenceBatch with the segmentation map and top-k score."""
         if not torch.compiler.is_compiling():
             self.check_input_size(images.shape[-2], images.shape[-1])
-        if not self.training:
-            images = to_inference_layout(images)
+        if self.training:
+            features = self.features(images)
+            return features, self.segmentation(features)
+        images = to_inference_layout(images)
         features = self.features(images)
         logits = self.segmentation(features)
-        if self.training:
-            return features, logits
-        anomaly_map, pred_score = self.anomaly_map_generator(logits, images.shape[-2:])
+        size, generator = images.shape[-2:], self.anomaly_map_generator
+        kd = generator.kd_map(self.branch_distances(features, "normality"), size) if generator.fusion.uses_kd else None
+        anomaly_map, pred_score = generator(logits, size, kd)
         return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)
