@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     """Orchestrate one worker process per model, then write CSV, markdown and plots."""
     from anomalib_kd_plugins.weights import go_offline
 
+    from .curves import plot_curves
     from .report import frame, galleries, markdown, plots, write_csv
 
     go_offline()  # offline first; the workers inherit it
@@ -170,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     )
     pngs = plots(df, out) if df["pixel_AUROC"].notna().any() else []
     pngs += galleries(out / "gallery", out, suite.categories, args.models)
+    pngs += plot_curves(out / "curves", out)
     print("\n" + table)
     say(f"wrote {csv}, {out / 'bench.md'}" + "".join(f", {p}" for p in pngs))
     if failed:
@@ -216,6 +218,7 @@ def train_models(
             "ov_precision": args.ov_precision,
             "seeds": args.seeds,
             "gallery_dir": str(out / "gallery"),
+            "curves_dir": str(out / "curves"),
             "workdir": str(out / "runs"),
             "progress": not args.quiet,
         }

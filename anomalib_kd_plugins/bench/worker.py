@@ -135,6 +135,7 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Fit, test and time one model on each category of the suite, once per seed; rows for the report."""
     from lightning.pytorch import seed_everything
 
+    from .curves import curve_logger, save_curves
     from .engine import fit_and_test
     from .measure import model_size, peak_rss_mb, torch_timings
     from .suites import NEEDS_WEIGHTS, Suite
@@ -157,8 +158,13 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             datamodule,
             workdir,
             model_overrides={"visualizer": False},
-            trainer_overrides={"enable_progress_bar": spec.get("progress", True), "enable_model_summary": False},
+            trainer_overrides={
+                "enable_progress_bar": spec.get("progress", True),
+                "enable_model_summary": False,
+                "logger": curve_logger(workdir),
+            },
         )
+        save_curves(workdir, Path(spec["curves_dir"]) / f"{name}__{category}__seed{seed}.csv")
         raw = _raw_metrics(engine, model, datamodule) if quality else {}
         if quality and seed == seeds[0]:
             _gallery_maps(model, datamodule, Path(spec["gallery_dir"]) / f"{name}__{category}.npz")

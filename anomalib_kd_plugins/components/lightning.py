@@ -28,7 +28,6 @@ from .checks import (
 )
 from .synthesis import AnomalySynthesizer
 
-
 PROBE_SEED = 20261201  # the fixed synthetic probe set is drawn from its own stream, never from training's
 
 
@@ -84,8 +83,9 @@ class SyntheticAnomalyKDMixin:
         """Log the learning curves (class docstring) once per epoch."""
         if not self.probe_images or self._probe_clean is None:
             return
-        from anomalib_kd_plugins.components.fusion import FusedMap
         from torchmetrics.functional.classification import binary_average_precision
+
+        from anomalib_kd_plugins.components.fusion import FusedMap
 
         clean = self._probe_clean
         with self.evaluating():

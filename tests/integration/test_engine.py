@@ -96,7 +96,26 @@ def test_lr_schedule_follows_max_epochs(trained) -> None:
     assert dict(scheduler.milestones) == {2: 1}  # round(0.8·2) = round(0.9·2) = 2
     assert multistep_milestones(300, (0.8, 0.9)) == [240, 270]  # the paper's epochs
     assert multistep_milestones(None, (0.8, 0.9)) == [240, 270]
+    assert multistep_milestones(40, (0.8, 0.9), start=30) == [38, 39]  # after a 30-epoch warm-up: 0.8·10, 0.9·10
     assert model.lr == 1e-4 and scheduler.gamma == 0.2
+
+
+def test_adps_warmup_epochs_train_the_student_alone_on_clean_images(tiny_root: Path, tmp_path: Path) -> None:
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+
+    model = tiny_model("Adps", student_warmup_epochs=1, probe_images=0)
+    before = {k: v.clone() for k, v in model.model.state_dict().items()}
+    model.synthesizer.forward = None  # a warm-up step must not synthesise: calling it would raise
+    dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
+    Engine(max_epochs=1, accelerator="cpu", devices=1, default_root_dir=tmp_path, logger=False).fit(
+        model, datamodule=dm
+    )
+    after = model.model.state_dict()
+    moved = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert moved == {"student", "anomaly_map_generator"}  # not the PSM nor the teacher (and the fusion statistics)
+    with pytest.raises(ValueError, match="needs the student's distillation"):
+        tiny_model("Adps", student_warmup_epochs=2, psm_input="teacher_only")
 
 
 def test_adps_training_only_moves_student_and_psm(tiny_root: Path, tmp_path: Path) -> None:
@@ -111,7 +130,9 @@ def test_adps_training_only_moves_student_and_psm(tiny_root: Path, tmp_path: Pat
     )
     after = model.model.state_dict()
     changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"student", "psm"}  # the teacher (and its BN statistics) stay frozen
+    # the teacher (and its BN statistics) stay frozen; the map fusion's statistics are measured after the fit
+    assert changed == {"student", "psm", "anomaly_map_generator"}
+    assert not torch.equal(after["anomaly_map_generator.fusion.stats"], before["anomaly_map_generator.fusion.stats"])
 
 
 def test_anomaly_source_folder_errors(tmp_path: Path) -> None:

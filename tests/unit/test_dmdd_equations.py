@@ -165,3 +165,28 @@ def test_student_phase_as_a_step_count_overrides_the_fraction() -> None:
     assert phases(Dmdd(pre_trained=False)) == ["student"] * 3 + ["segmentation"]  # 20 % of 100
     with pytest.raises(ValueError, match="student_phase_steps must be"):
         Dmdd(pre_trained=False, student_phase_steps=-1)
+
+
+def test_a_student_warmup_runs_before_the_two_phase_schedule_over_the_remaining_steps() -> None:
+    from types import SimpleNamespace
+
+    from anomalib_kd_plugins import Dmdd
+
+    model = Dmdd(pre_trained=False, student_warmup_epochs=2)
+    model.total_steps = lambda: 100  # 10 batches × 10 epochs: 20 warm-up steps, then 20 % of the other 80
+    trainer = SimpleNamespace(num_training_batches=10, current_epoch=0)
+    model._trainer = trainer  # the two attributes the schedule reads
+    phases = {}
+    for step in (0, 19, 20, 35, 36, 99):
+        trainer.current_epoch = step // 10
+        phases[step] = model.phase(step % 10)
+    assert phases == {
+        0: "student",
+        19: "student",
+        20: "student",
+        35: "student",
+        36: "segmentation",
+        99: "segmentation",
+    }
+    with pytest.raises(ValueError, match="student_warmup_epochs must be"):
+        Dmdd(pre_trained=False, student_warmup_epochs=-1)

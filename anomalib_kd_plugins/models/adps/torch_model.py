@@ -17,7 +17,6 @@ from anomalib_kd_plugins.components.backbone import (
     frozen_features,
     to_inference_layout,
 )
-
 from anomalib_kd_plugins.components.fusion import MAP_FUSIONS, MapFusion
 from anomalib_kd_plugins.components.options import check_choice
 

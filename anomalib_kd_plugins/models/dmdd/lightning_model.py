@@ -193,7 +193,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             return "student"
         if self.schedule == "joint":
             return "joint"
-        warmup = self.student_warmup_epochs * int(self.trainer.num_training_batches)
+        warmup = (
+            self.student_warmup_epochs * int(self.trainer.num_training_batches) if self.student_warmup_epochs else 0
+        )
         boundary = self.student_phase_steps
         if boundary is None:
             boundary = math.ceil(self.student_phase_fraction * (self.total_steps() - warmup))

@@ -20,7 +20,6 @@ from anomalib_kd_plugins.components.backbone import (
     frozen_features,
     to_inference_layout,
 )
-
 from anomalib_kd_plugins.components.fusion import MapFusion
 
 from .anomaly_map import AnomalyMapGenerator

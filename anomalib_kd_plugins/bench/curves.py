@@ -1,0 +1,78 @@
+"""Learning curves of every bench fit: the per-epoch keys the models log (components/lightning.py), as CSV and plot.
+
+Each fit logs to a CSVLogger in its run folder; :func:`save_curves` keeps the training-epoch rows as
+``curves/MODEL__CATEGORY__seedN.csv`` and :func:`plot_curves` draws one ``curves_MODEL.png`` per model: the student's
+1 − cos on clean training images per level (and branch), and the probe's pixel AP of each map.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+CURVE_PREFIXES = ("student_distance/", "probe/")
+
+
+def curve_logger(workdir: Path) -> Any:
+    """The CSVLogger a bench fit logs its curves to (``workdir/curves/metrics.csv``)."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    return CSVLogger(save_dir=str(workdir), name="curves", version="")
+
+
+def save_curves(workdir: Path, path: Path) -> Path | None:
+    """Copy one fit's per-epoch curve rows (epoch, training losses, curve keys) to ``path``; ``None`` if it logged
+    none (a model without curves, such as PatchCore)."""
+    import pandas as pd
+
+    source = workdir / "curves" / "metrics.csv"
+    if not source.is_file():
+        return None
+    frame = pd.read_csv(source)
+    keys = [c for c in frame.columns if c.startswith(CURVE_PREFIXES)]
+    if not keys:
+        return None
+    losses = [c for c in frame.columns if c == "train_loss" or c.startswith("loss_")]
+    rows = frame[frame[keys].notna().any(axis=1)][["epoch", *losses, *keys]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(path, index=False)
+    return path
+
+
+def plot_curves(curves_dir: Path, out: Path) -> list[Path]:
+    """One ``curves_MODEL.png`` per model found in ``curves_dir``: a line per category (first seed) and key."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    files = sorted(curves_dir.glob("*__*__seed*.csv"))
+    by_model: dict[str, list[Path]] = {}
+    for path in files:
+        by_model.setdefault(path.stem.split("__")[0], []).append(path)
+    written = []
+    for model, paths in by_model.items():
+        seeds = sorted({p.stem.rsplit("__seed", 1)[1] for p in paths}, key=int)
+        paths = [p for p in paths if p.stem.endswith(f"__seed{seeds[0]}")]
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+        for i, path in enumerate(paths):
+            frame, category = pd.read_csv(path), path.stem.split("__")[1]
+            colour = plt.cm.tab10(i % 10)
+            for ax, prefix in zip(axes, CURVE_PREFIXES, strict=True):
+                for j, key in enumerate(c for c in frame.columns if c.startswith(prefix)):
+                    label = f"{category} {key.removeprefix(prefix)}"
+                    style = ("-", "--", ":", "-.")[j % 4]
+                    ax.plot(frame["epoch"] + 1, frame[key], style, color=colour, label=label, lw=1.2)
+        axes[0].set_title(f"{model}: student 1 − cos on clean training images")
+        axes[1].set_title(f"{model}: pixel AP on the fixed synthetic probe set")
+        for ax in axes:
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        png = out / f"curves_{model}.png"
+        fig.savefig(png, dpi=110)
+        plt.close(fig)
+        written.append(png)
+    return written
