@@ -14,6 +14,13 @@ fills the mask:
   the models can learn to call "anomalous". Measured on the demo suite, it lowered both models' mean pixel AP
   (Dmdd 0.474 → 0.263, Adps 0.321 → 0.255; README, "Quality experiments", round 2), so no recipe uses it.
 * ``"folder"``: a user's texture folder (DTD, as DRAEM, DeSTSeg and ADPS use): ``anomaly_source_path``.
+* ``"matched"``: anomalies that keep the surface's local contrast and grain (:class:`MatchedAnomalyGenerator`), in
+  five shapes of the industrial defect families: Perlin blobs, thin curved strokes and small spots filled with a
+  texture whose mean and std are matched to the surrounding surface (opaque or blended, then matched again, so a
+  blend cannot wash the contrast out), local warps of the surface, and patches of the surface displaced from
+  elsewhere. The sources above blend a fill at β ∈ (0.2, 1) behind a hard edge: a washed-out patch (local contrast
+  0.56 of its surroundings, median, on brick) that a model can learn as "anomalous" instead of learning the surface
+  (docs/experiments/2026-12-01-round5.md, :func:`local_contrast_ratio` measures the cue).
 
 Nothing is downloaded, and none of the sources reads the photographs the demo data is built from.
 """
@@ -21,7 +28,7 @@ Nothing is downloaded, and none of the sources reads the photographs the demo da
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -30,6 +37,8 @@ from anomalib.data.utils.generators.perlin import generate_perlin_noise
 from torch import nn
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
+
+from .options import check_choice
 
 
 def check_anomaly_source(path: str | None) -> None:
@@ -50,7 +59,8 @@ def check_anomaly_source(path: str | None) -> None:
         )
 
 
-ANOMALY_SOURCES = ("perlin", "self", "procedural", "mixed", "folder")
+ANOMALY_SOURCES = ("perlin", "self", "procedural", "mixed", "folder", "matched")
+MATCHED_SHAPES = ("blob", "stroke", "spots", "warp", "displace")
 MIXED_FILLS = ("perlin", "self", "procedural")
 PROCEDURAL_KINDS = ("noise", "stripes", "checks", "gabor", "field")
 
@@ -185,6 +195,207 @@ class SourcedPerlinGenerator(PerlinAnomalyGenerator):
         return self.augmenters(texture).permute(1, 2, 0) * mask, mask
 
 
+def _uniform(low: float, high: float) -> float:
+    return float(torch.empty(1).uniform_(low, high))
+
+
+def _randint(high: int) -> int:
+    return int(torch.randint(high, (1,)))
+
+
+def surroundings(mask: torch.Tensor, width: int) -> torch.Tensor:
+    """The ring of pixels within ``width`` of a (…, H, W) {0,1} mask, outside it (max-pool dilation)."""
+    grown = nn.functional.max_pool2d(mask.reshape(-1, 1, *mask.shape[-2:]).float(), 2 * width + 1, 1, width)
+    return (grown.reshape(mask.shape) > 0) & (mask <= 0)
+
+
+def local_contrast_ratio(image: torch.Tensor, mask: torch.Tensor, width: int | None = None) -> float:
+    """Std of the grey intensity inside an anomaly over its std in the ring around it (``surroundings``).
+
+    1 means the anomaly is as contrasted as the surface around it; anomalib's grey Perlin fill blended at β < 1 gives
+    about 0.5 on the demo textures: the washed-out patch a model can learn instead of the surface.
+    """
+    grey = image.float().mean(dim=-3)
+    inside = mask.reshape(grey.shape) > 0
+    ring = surroundings(inside, width or max(3, grey.shape[-1] // 16))
+    if inside.sum() < 2 or ring.sum() < 2:
+        return float("nan")
+    return float(grey[inside].std() / grey[ring].std().clamp_min(1e-6))
+
+
+def contrast_ratios(source: str, images: torch.Tensor, samples: int, seed: int = 0) -> list[float]:
+    """``samples`` :func:`local_contrast_ratio` values of one source's anomalies (probability 1) drawn on random
+    batches of four of ``images`` (pixels in [0, 1]); anomalies under 4 pixels are skipped."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        synth = AnomalySynthesizer(probability=1.0, source=source)
+        out: list[float] = []
+        while len(out) < samples:
+            batch = images[torch.randperm(len(images), generator=generator)[:4]]
+            augmented, masks = synth(batch)
+            out += [local_contrast_ratio(a, m) for a, m in zip(augmented, masks, strict=True) if m.sum() >= 4]
+    return [r for r in out[:samples] if not math.isnan(r)]
+
+
+class MatchedAnomalyGenerator(nn.Module):
+    """Synthetic anomalies that keep the local contrast and grain of the surface (``anomaly_source="matched"``).
+
+    Each anomalous image gets one of ``MATCHED_SHAPES`` (equal odds):
+
+    * ``blob`` (anomalib's Perlin mask), ``stroke`` (a thin curved line: scratch, crack) and ``spots`` (1-4 small
+      ellipses: hole, contamination), filled with a crop of another batch image (rotated, flipped, zoomed 0.5-2×) or
+      a procedural texture, its mean and std per channel matched to the ring around the mask, its mean shifted by
+      up to ±1.5 of that std (darker or brighter material), then either pasted (β = 1) or blended at β ∈ (0.5, 1)
+      and matched again;
+    * ``warp`` (dent, deformation): the surface under a Gaussian window displaced by a smooth random field, the mask
+      where it moved by more than a pixel and changed;
+    * ``displace`` (misplaced or shuffled part): a Perlin-blob region filled with the same image's surface from
+      elsewhere, turned by a multiple of 90°.
+
+    Example:
+        >>> generator = MatchedAnomalyGenerator(probability=1.0)
+        >>> images, masks = generator(torch.rand(2, 3, 64, 64))
+    """
+
+    def __init__(self, probability: float = 0.5, shapes: Sequence[str] = MATCHED_SHAPES) -> None:
+        super().__init__()
+        for shape in shapes:
+            check_choice("shape", shape, MATCHED_SHAPES)
+        self.probability = probability
+        self.shapes = tuple(shapes)
+        self.crops = SelfTextures()
+        self.procedural = ProceduralTextures()
+
+    # ------------------------------------------------------------------------------------------------- masks
+    @staticmethod
+    def blob_mask(height: int, width: int, device: torch.device | None) -> torch.Tensor:
+        """anomalib's Perlin mask: noise above 0.5 (retried until non-empty)."""
+        for _ in range(10):
+            mask = (generate_perlin_noise(height, width, device=device) > 0.5).float()
+            if mask.sum() > 0:
+                break
+        return mask
+
+    @staticmethod
+    def stroke_mask(height: int, width: int, device: torch.device | None) -> torch.Tensor:
+        """A quadratic Bézier curve 1-3 % of the image wide and 20-60 % long."""
+        size = min(height, width)
+        start = torch.tensor([_uniform(0.15, 0.85) * height, _uniform(0.15, 0.85) * width])
+        angle, length = _uniform(0, math.pi), _uniform(0.2, 0.6) * size
+        step = torch.tensor([math.sin(angle), math.cos(angle)]) * length
+        bend = torch.tensor([-step[1], step[0]]) * _uniform(-0.4, 0.4)
+        t = torch.linspace(0, 1, 64)[:, None]
+        points = (1 - t) ** 2 * start + 2 * t * (1 - t) * (start + step / 2 + bend) + t**2 * (start + step)
+        yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+        grid = torch.stack([yy, xx], -1).reshape(-1, 1, 2).float()
+        distance = (grid - points[None]).norm(dim=-1).amin(dim=1).reshape(height, width)
+        return (distance <= max(1.0, _uniform(0.005, 0.015) * size)).float().to(device)
+
+    @staticmethod
+    def spots_mask(height: int, width: int, device: torch.device | None) -> torch.Tensor:
+        """1-4 ellipses with semi-axes 2-6 % of the image, turned at random."""
+        yy, xx = torch.meshgrid(torch.arange(height).float(), torch.arange(width).float(), indexing="ij")
+        mask = torch.zeros(height, width)
+        size = min(height, width)
+        for _ in range(1 + _randint(4)):
+            cy, cx = _uniform(0.1, 0.9) * height, _uniform(0.1, 0.9) * width
+            a, b, theta = _uniform(0.02, 0.06) * size, _uniform(0.02, 0.06) * size, _uniform(0, math.pi)
+            u = (xx - cx) * math.cos(theta) + (yy - cy) * math.sin(theta)
+            v = -(xx - cx) * math.sin(theta) + (yy - cy) * math.cos(theta)
+            mask = torch.maximum(mask, ((u / a) ** 2 + (v / b) ** 2 <= 1).float())
+        return mask.to(device)
+
+    # ------------------------------------------------------------------------------------------------- fills
+    def texture(self, height: int, width: int, device: torch.device | None) -> torch.Tensor:
+        """A (3, H, W) fill: a crop of a batch image (zoom 0.5-2×, any turn) or a procedural texture."""
+        if torch.rand(1) < 0.5:
+            return self.procedural(height, width, device)
+        pool = self.crops.pool
+        assert pool is not None
+        image = pool[_randint(len(pool))]
+        zoom = math.exp(_uniform(math.log(0.5), math.log(2.0)))
+        scaled = v2.functional.resize(image, [max(8, int(height * zoom)), max(8, int(width * zoom))], antialias=True)
+        reps = (1, math.ceil(height / scaled.shape[-2]) + 1, math.ceil(width / scaled.shape[-1]) + 1)
+        tiled = scaled.repeat(*reps)
+        top, left = _randint(tiled.shape[-2] - height + 1), _randint(tiled.shape[-1] - width + 1)
+        crop = tiled[:, top : top + height, left : left + width]
+        crop = torch.rot90(crop, _randint(4), dims=(-2, -1)) if height == width else crop
+        return self.crops.flips(crop).to(device)
+
+    @staticmethod
+    def match(values: torch.Tensor, reference: torch.Tensor, shift: float = 0.0) -> torch.Tensor:
+        """Per-channel (C, N) values with the mean and std of (C, M) ``reference``, the mean moved by ``shift`` std."""
+        mean, std = reference.mean(1, keepdim=True), reference.std(1, keepdim=True)
+        centred = (values - values.mean(1, keepdim=True)) / values.std(1, keepdim=True).clamp_min(1e-6)
+        return centred * std + mean + shift * std
+
+    def filled(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``image`` with ``mask`` filled by a contrast-matched texture, pasted or blended (class docstring)."""
+        h, w = image.shape[-2:]
+        inside = mask > 0
+        ring = surroundings(inside, max(3, min(h, w) // 16))
+        if inside.sum() < 2 or ring.sum() < 2:
+            return image
+        reference = image[:, ring]
+        shift = _uniform(-1.5, 1.5)
+        fill = self.match(self.texture(h, w, image.device)[:, inside], reference, shift)
+        if torch.rand(1) < 0.5:  # an opaque blend: part material, part surface, matched again
+            beta = _uniform(0.5, 1.0)
+            fill = self.match(beta * fill + (1 - beta) * image[:, inside], reference, shift)
+        out = image.clone()
+        out[:, inside] = fill
+        return out.clamp(0, 1)
+
+    @staticmethod
+    def warped(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A local smooth displacement of the surface (dent, deformation) and where it moved and changed."""
+        h, w = image.shape[-2:]
+        size = min(h, w)
+        cy, cx, s = _uniform(0.2, 0.8) * h, _uniform(0.2, 0.8) * w, _uniform(0.05, 0.12) * size
+        yy, xx = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+        window = torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s**2))
+        field = torch.stack([generate_perlin_noise(h, w, (2, 2)) for _ in range(2)])
+        amplitude = _uniform(0.3, 0.8) * s
+        dy, dx = (field * window * amplitude).to(image.device)
+        grid = torch.stack([(xx.to(image.device) + dx) / (w - 1), (yy.to(image.device) + dy) / (h - 1)], -1) * 2 - 1
+        moved = nn.functional.grid_sample(
+            image[None], grid[None], mode="bilinear", padding_mode="reflection", align_corners=True
+        )[0]
+        mask = ((dx**2 + dy**2).sqrt() > 1.0) & ((moved - image).abs().amax(0) > 0.03)
+        return torch.where(mask, moved, image), mask  # nothing changes outside the mask
+
+    def displaced(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A Perlin-blob region filled with the same image's surface from elsewhere, turned by k·90°."""
+        h, w = image.shape[-2:]
+        mask = self.blob_mask(h, w, image.device) > 0
+        source = torch.roll(image, (int(_uniform(0.2, 0.8) * h), int(_uniform(0.2, 0.8) * w)), dims=(-2, -1))
+        source = torch.rot90(source, _randint(4), dims=(-2, -1)) if h == w else source
+        mask = mask & ((source - image).abs().amax(0) > 0.03)
+        return torch.where(mask, source, image), mask  # nothing changes outside the mask
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) pixels in [0, 1] → (images with anomalies, masks (B, 1, H, W) in {0, 1})."""
+        self.crops.set_batch(pixels)
+        self.procedural.set_batch(pixels)
+        out, masks = pixels.clone(), torch.zeros_like(pixels[:, :1])
+        h, w = pixels.shape[-2:]
+        for i, image in enumerate(pixels):
+            if torch.rand(1) > self.probability:
+                continue
+            shape = self.shapes[_randint(len(self.shapes))]
+            if shape == "warp":
+                out[i], mask = self.warped(image)
+            elif shape == "displace":
+                out[i], mask = self.displaced(image)
+            else:
+                make = {"blob": self.blob_mask, "stroke": self.stroke_mask, "spots": self.spots_mask}[shape]
+                mask = make(h, w, image.device) > 0
+                out[i] = self.filled(image, mask)
+            masks[i, 0] = mask.float()
+        return out, masks
+
+
 class AnomalySynthesizer(nn.Module):
     """DRAEM-style Perlin-masked anomalies on normalised batches (ADPS §III-D, DMDD pairs), from a chosen source.
 
@@ -210,7 +421,9 @@ class AnomalySynthesizer(nn.Module):
             self.textures = ProceduralTextures()
         elif self.source == "mixed":
             self.textures = MixedTextures()
-        if self.textures is None:
+        if self.source == "matched":
+            self.generator = MatchedAnomalyGenerator(probability=probability)
+        elif self.textures is None:
             self.generator = PerlinAnomalyGenerator(anomaly_source_path=anomaly_source_path, probability=probability)
         else:
             self.generator = SourcedPerlinGenerator(self.textures, probability=probability)

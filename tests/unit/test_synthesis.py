@@ -73,3 +73,47 @@ def test_mixed_draws_each_fill_about_a_third_of_the_time_and_feeds_its_sources_t
     own = sum(d is not None and torch.allclose(d, torch.full_like(d, 0.3), atol=1e-4) for d in draws)  # batch crops
     procedural = len(draws) - perlin - own
     assert all(70 < n < 130 for n in (perlin, own, procedural)), (perlin, own, procedural)
+
+
+def _demo_training_images(tmp_path) -> dict[str, torch.Tensor]:
+    """Real training images of the four demo categories at the CPU recipes' 128² (pixels in [0, 1])."""
+    from torchvision.io import read_image
+    from torchvision.transforms.v2 import functional as tf
+
+    from anomalib_kd_plugins.data import DEFAULT_CATEGORIES, BuildConfig, build
+
+    root = build(tmp_path, DEFAULT_CATEGORIES, BuildConfig(num_train=6, num_test_good=1, num_test_per_defect=1))
+    images = {}
+    for category in DEFAULT_CATEGORIES:
+        paths = sorted((root / category / "train" / "good").glob("*.png"))
+        images[category] = torch.stack([tf.resize(read_image(str(p)), [128, 128]) for p in paths]).float() / 255
+    return images
+
+
+def test_the_shortcut_cue_local_contrast_inside_anomalies_per_source(tmp_path) -> None:
+    # anomalib's grey Perlin fill, blended at beta in (0.2, 1), washes the surface out inside the mask: a cue a model
+    # can learn instead of the surface. The matched source keeps the local contrast of the surroundings.
+    from anomalib_kd_plugins.components.synthesis import contrast_ratios
+
+    images = _demo_training_images(tmp_path)
+    medians = {}
+    for source in ("perlin", "matched"):
+        values = torch.tensor([r for batch in images.values() for r in contrast_ratios(source, batch, 16)])
+        medians[source] = float(values.median())
+    assert 0.8 <= medians["matched"] <= 1.25, medians
+    assert medians["perlin"] < 0.8, medians  # the cue exists in the fill the "perlin" source keeps
+
+
+def test_matched_anomalies_come_in_every_shape_and_keep_grey_data_grey() -> None:
+    from anomalib_kd_plugins.components.synthesis import MATCHED_SHAPES, MatchedAnomalyGenerator
+
+    images = _grey_batch()
+    for shape in MATCHED_SHAPES:  # each shape on its own: a non-empty mask, and pixels change only inside it
+        torch.manual_seed(1)
+        out, mask = MatchedAnomalyGenerator(probability=1.0, shapes=(shape,))(images)
+        assert mask.sum() > 0, shape
+        outside = (mask == 0).expand_as(images)
+        assert torch.equal(out[outside], images[outside]), shape
+        assert (out - out.mean(dim=1, keepdim=True)).abs().max() < 1e-5, shape  # grey stays grey
+    with pytest.raises(ValueError, match="shape must be one of"):
+        MatchedAnomalyGenerator(shapes=("hole",))

@@ -54,7 +54,8 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         lr_decay: the lr factor at each milestone (paper: 0.2).
         anomaly_source: what fills the synthetic anomalies: ``"perlin"`` (anomalib's grey Perlin fill),
             ``"self"`` (zoomed, turned crops of the training images), ``"procedural"`` (generated textures),
-            ``"mixed"`` (one of those three per anomaly) or
+            ``"mixed"`` (one of those three per anomaly), ``"matched"`` (contrast-matched fills, strokes, spots, warps
+            and displaced patches that keep the surface's local contrast) or
             ``"folder"`` (``anomaly_source_path``; the paper pastes DTD textures). ``None``: ``"folder"`` when a path
             is given, else ``"perlin"`` (components/synthesis.py).
         anomaly_source_path: a DTD-layout texture folder for ``anomaly_source="folder"``. Never downloads.

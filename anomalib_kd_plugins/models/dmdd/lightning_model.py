@@ -67,7 +67,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             DeSTSeg's map is "obtained directly"]; the image score stays the top-k mean of the unsmoothed map.
         anomaly_source: what fills the synthetic anomalies: ``"perlin"`` (anomalib's grey Perlin fill),
             ``"self"`` (zoomed, turned crops of the training images), ``"procedural"`` (generated textures),
-            ``"mixed"`` (one of those three per anomaly) or
+            ``"mixed"`` (one of those three per anomaly), ``"matched"`` (contrast-matched fills, strokes, spots, warps
+            and displaced patches that keep the surface's local contrast) or
             ``"folder"`` (``anomaly_source_path``; DeSTSeg pastes DTD textures). ``None``: ``"folder"`` when a path
             is given, else ``"perlin"`` (components/synthesis.py).
         anomaly_source_path: a DTD-layout texture folder for ``anomaly_source="folder"``. Never downloads.
