@@ -7,7 +7,7 @@ each difference is explained in its ``why``). The demo, the bench, ``benchmarks/
 configs (``anomalib-kd config NAME``) all read this table; ``tiny`` recipes serve the tests.
 
 CPU recipes use the ImageNet tf_efficientnet_lite0 teacher (the one whose weights ship offline) at 128×128. Their
-choices were measured on the four demo categories (README, "Quality experiments"): 20 epochs instead of 10 (Adps)
+choices were measured on the four demo categories (docs/experiments/2026-11-rounds-1-4.md): 20 epochs instead of 10 (Adps)
 or 16 instead of 8 (Dmdd) did not raise the mean pixel AP or PRO; σ = 2 tied σ = 4 and σ = 8 was worse; lite0's own
 0.5/0.5 normalisation lowered Adps's mean pixel AP 0.321 → 0.253, so ``adps_cpu`` keeps ImageNet's; DeSTSeg's
 batch-sum KD reduction and 4-branch ASPP raised Dmdd's 0.389 → 0.474. Round 2: Adps k = 2 (64-px patches) beat

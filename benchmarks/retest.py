@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-INFERENCE_ONLY = {"Adps": {"sigma"}, "Dmdd": {"sigma"}}  # options a trained checkpoint can take unchanged
+INFERENCE_ONLY = {"Adps": {"sigma", "map_fusion"}, "Dmdd": {"sigma", "map_fusion"}}  # options a checkpoint takes unchanged
 
 
 def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
