@@ -19,7 +19,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-INFERENCE_ONLY = {"Adps": {"sigma", "map_fusion"}, "Dmdd": {"sigma", "map_fusion"}}  # options a checkpoint takes unchanged
+INFERENCE_ONLY = {
+    "Adps": {"sigma", "map_fusion"},
+    "Dmdd": {"sigma", "map_fusion"},
+}  # options a checkpoint takes unchanged
 
 
 def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:

@@ -76,3 +76,34 @@ def plot_curves(curves_dir: Path, out: Path) -> list[Path]:
         plt.close(fig)
         written.append(png)
     return written
+
+
+PLATEAU = 0.05  # a curve has reached its plateau when it moved by less than this share over its last quarter
+
+
+def plateau_table(curves_dir: Path) -> str:
+    """Markdown: per fit, the student's final 1 − cos (mean over levels, per branch for Dmdd), its relative change
+    over the last quarter of the epochs (``plateau`` when under ``PLATEAU``), and the final probe pixel APs."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(curves_dir.glob("*__*__seed*.csv")):
+        frame = pd.read_csv(path)
+        model, category, seed = path.stem.split("__")
+        groups: dict[str, list[str]] = {}
+        for key in (c for c in frame.columns if c.startswith("student_distance/")):
+            branch = key.removeprefix("student_distance/").rsplit("level", 1)[0].rstrip("_") or "student"
+            groups.setdefault(branch, []).append(key)
+        cells = []
+        for branch, keys in groups.items():
+            curve = frame[keys].mean(axis=1).to_numpy()
+            back = curve[max(0, len(curve) - 1 - max(1, len(curve) // 4))]
+            change = (back - curve[-1]) / max(abs(back), 1e-9)
+            verdict = "plateau" if abs(change) < PLATEAU else "still moving"
+            cells.append(f"{branch} {curve[-1]:.3f} ({change:+.0%} last quarter, {verdict})")
+        aps = [f"{k.removeprefix('probe/pixel_AP_')} {frame[k].iloc[-1]:.3f}" for k in frame if k.startswith("probe/")]
+        rows.append(
+            f"| {model} | {category} | {seed.removeprefix('seed')} | {len(frame)} | {'; '.join(cells)} | {', '.join(aps)} |"
+        )
+    header = "| model | category | seed | epochs | final 1 − cos on clean training images | final probe pixel AP |\n"
+    return header + "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     """Orchestrate one worker process per model, then write CSV, markdown and plots."""
     from anomalib_kd_plugins.weights import go_offline
 
-    from .curves import plot_curves
+    from .curves import plateau_table, plot_curves
     from .report import frame, galleries, markdown, plots, write_csv
 
     go_offline()  # offline first; the workers inherit it
@@ -172,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
     pngs = plots(df, out) if df["pixel_AUROC"].notna().any() else []
     pngs += galleries(out / "gallery", out, suite.categories, args.models)
     pngs += plot_curves(out / "curves", out)
+    if (out / "curves").is_dir():
+        (out / "curves.md").write_text(plateau_table(out / "curves"))
     print("\n" + table)
     say(f"wrote {csv}, {out / 'bench.md'}" + "".join(f", {p}" for p in pngs))
     if failed:

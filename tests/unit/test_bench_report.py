@@ -191,3 +191,35 @@ def test_the_demo_suite_refuses_data_built_at_another_size(tmp_path: Path) -> No
     )
     with pytest.raises(SystemExit, match="image_size=64"):
         make_suite("demo", str(root), ["grass"], tmp_path)
+
+
+def test_curves_are_kept_per_fit_plotted_per_model_and_summarised(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from anomalib_kd_plugins.bench.curves import plateau_table, plot_curves, save_curves
+
+    workdir = tmp_path / "run"
+    (workdir / "curves").mkdir(parents=True)
+    epochs = range(8)
+    logged = pd.DataFrame(
+        {
+            "epoch": [*epochs, 7],
+            "train_loss": [1.0 / (e + 1) for e in epochs] + [None],
+            "student_distance/level1": [0.8 * 0.7**e for e in epochs] + [None],  # still falling at the end
+            "student_distance/level2": [0.5] * 8 + [None],
+            "probe/pixel_AP_seg": [0.1 * e for e in epochs] + [None],
+            "pixel_AUROC": [None] * 8 + [0.9],  # a validation row: not a curve row
+        }
+    )
+    logged.to_csv(workdir / "curves" / "metrics.csv", index=False)
+    kept = save_curves(workdir, tmp_path / "curves" / "Adps__brick__seed0.csv")
+    frame = pd.read_csv(kept)
+    assert len(frame) == 8 and "pixel_AUROC" not in frame and "train_loss" in frame
+    pd.DataFrame({"epoch": epochs, "student_distance/level1": [0.3] * 8}).to_csv(
+        tmp_path / "curves" / "Adps__grass__seed0.csv", index=False
+    )
+    assert plot_curves(tmp_path / "curves", tmp_path) == [tmp_path / "curves_Adps.png"]
+    table = plateau_table(tmp_path / "curves")
+    assert "| Adps | brick | 0 | 8 | student" in table and "still moving" in table.splitlines()[2]
+    assert "plateau" in table.splitlines()[3]  # grass: flat
+    assert save_curves(tmp_path / "nothing", tmp_path / "x.csv") is None  # PatchCore logs no curves
