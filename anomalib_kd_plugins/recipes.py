@@ -6,19 +6,9 @@ docs/dmdd.md §2.2), ``paper_b`` (DMDD on the WRN50 teacher) and ``cpu`` (minute
 each difference is explained in its ``why``). The demo, the bench, ``benchmarks/``, the tests and the shipped
 configs (``anomalib-kd config NAME``) all read this table; ``tiny`` recipes serve the tests.
 
-CPU recipes use the ImageNet tf_efficientnet_lite0 teacher (the one whose weights ship offline) at 128×128. Their
-choices were measured on the four demo categories (docs/experiments/2026-11-rounds-1-4.md): 20 epochs instead of 10 (Adps)
-or 16 instead of 8 (Dmdd) did not raise the mean pixel AP or PRO; σ = 2 tied σ = 4 and σ = 8 was worse; lite0's own
-0.5/0.5 normalisation lowered Adps's mean pixel AP 0.321 → 0.253, so ``adps_cpu`` keeps ImageNet's; DeSTSeg's
-batch-sum KD reduction and 4-branch ASPP raised Dmdd's 0.389 → 0.474. Round 2: Adps k = 2 (64-px patches) beat
-k = 4 on every seed (mean pixel AP 0.306 → 0.327, PRO 0.705 → 0.722, image AUROC 0.778 → 0.791, seeds 0-2), and
-smoothing Dmdd's map with σ = 4 raised its pixel AP 0.474 → 0.485 and PRO 0.799 → 0.806 on the same trained model
-(image score unchanged); a longer student phase, a 64-channel head, the ``mixed`` source, an anomaly on every Adps
-image and 256² Dmdd all lowered the mean pixel AP. Round 3 (three seeds): 256² with σ = 8 raised image AUROC
-(Adps +0.03, Dmdd +0.15) and Adps's pixel AP (+0.04) but lowered PRO (−0.006, −0.014), so the presets stay at 128²;
-Adam 3e-4 and focal τ = 4 lowered Adps's means. Round 4: 4× the epochs or 2× the steps lowered both models' mean
-pixel AP (Adps 0.344 → 0.258, Dmdd 0.485 → 0.351 at 4×, seed 0); half the epochs lowered Dmdd's and traded Adps's
-PRO and image AUROC for pixel AP (three seeds), so the epochs stay; no [A] alternative tried raised all three means.
+CPU recipes use the ImageNet tf_efficientnet_lite0 teacher (the one whose weights ship offline) at 128×128. Each
+choice was measured on the four demo categories; the records are in docs/experiments/ (one file per round) and
+each recipe's ``why`` names the decision.
 """
 
 from __future__ import annotations

@@ -102,8 +102,7 @@ def plateau_table(curves_dir: Path) -> str:
             verdict = "plateau" if abs(change) < PLATEAU else "still moving"
             cells.append(f"{branch} {curve[-1]:.3f} ({change:+.0%} last quarter, {verdict})")
         aps = [f"{k.removeprefix('probe/pixel_AP_')} {frame[k].iloc[-1]:.3f}" for k in frame if k.startswith("probe/")]
-        rows.append(
-            f"| {model} | {category} | {seed.removeprefix('seed')} | {len(frame)} | {'; '.join(cells)} | {', '.join(aps)} |"
-        )
+        run = f"| {model} | {category} | {seed.removeprefix('seed')} | {len(frame)} |"
+        rows.append(f"{run} {'; '.join(cells)} | {', '.join(aps)} |")
     header = "| model | category | seed | epochs | final 1 − cos on clean training images | final probe pixel AP |\n"
     return header + "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
