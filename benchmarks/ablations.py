@@ -27,16 +27,27 @@ from pathlib import Path
 METRICS = ("pixel_AUPR", "pixel_AUPRO", "image_AUROC", "pixel_AUROC")
 LABELS = {"pixel_AUPR": "pixel AP", "pixel_AUPRO": "PRO", "image_AUROC": "image AUROC", "pixel_AUROC": "pixel AUROC"}
 
-# The table in the README was measured on the CPU recipes of its day: Adps with k = 4 and Dmdd's unsmoothed map.
-# Every variant sets those on top of today's recipe, so the command still gives that table after adps_cpu moved to
-# k = 2 and dmdd_cpu to σ = 4 (README, "Quality experiments", round 2); a rerun on today's recipes drops this base.
-MEASURED_BASE: dict[str, dict[str, object]] = {"Adps": {"k": 4}, "Dmdd": {"sigma": 0}}
+
+def variant_settings(model: str, changes: dict[str, object]) -> dict[str, object]:
+    """A variant's settings on top of today's CPU recipe.
+
+    A variant without the student's distillation (W/O S: no student; W/O T: no teacher, so no L_d) cannot take the
+    recipe's distillation-only warm-up: it trains the same epochs after it, so the PSM gets the same steps.
+    """
+    from anomalib_kd_plugins.recipes import recipe
+
+    spec = recipe(model, "cpu")
+    warmup = int(spec["init_args"].get("student_warmup_epochs", 0))
+    if warmup and changes.get("psm_input", "fused") != "fused":
+        return {**changes, "student_warmup_epochs": 0, "max_epochs": spec["trainer"]["max_epochs"] - warmup}
+    return dict(changes)
+
 
 # (variant, model, settings on top of the measured base, what it is); the first of each model is that base
 VARIANTS: list[tuple[str, str, dict[str, object], str]] = [
-    ("adps", "Adps", {}, "CPU recipe with k = 4 (32-px patches at 128², the paper's k = 8 at 256²), WMB, PSM"),
+    ("adps", "Adps", {}, "CPU recipe: k = 2 (64-px patches at 128², the paper's k = 4 by patch size), WMB, PSM"),
     ("adps_k1", "Adps", {"k": 1}, "symmetric: the student sees the whole image (paper k = 1)"),
-    ("adps_k2", "Adps", {"k": 2}, "64-px patches (paper k = 4 by patch size)"),
+    ("adps_k4", "Adps", {"k": 4}, "32-px patches (paper k = 8 by patch size)"),
     ("adps_k8", "Adps", {"k": 8}, "16-px patches (paper k = 16 by patch size)"),
     ("adps_no_pw", "Adps", {"psm": False}, "W/O PW: no WMB, no PSM; map = 1 − cos(T, S)"),
     ("adps_no_s", "Adps", {"psm_input": "teacher_only"}, "W/O S: frozen teacher + PSM"),
@@ -45,7 +56,7 @@ VARIANTS: list[tuple[str, str, dict[str, object], str]] = [
     ("adps_concat", "Adps", {"fusion": "concat"}, "fusion 3×3 conv over [T, S] instead of WMB"),
     ("adps_stage1", "Adps", {"asym_stage": 1}, "the input of stage 1 is split, not the image"),
     ("adps_stage2", "Adps", {"asym_stage": 2}, "the input of stage 2 is split: stage 1 symmetric"),
-    ("dmdd", "Dmdd", {}, "CPU recipe, unsmoothed map: decoupled student, NGM + AIM"),
+    ("dmdd", "Dmdd", {}, "CPU recipe: decoupled student, NGM + AIM"),
     ("dmdd_plain", "Dmdd", {"decouple": False}, "plain student: one feature map for NGM and AIM"),
     ("dmdd_plain_ngm", "Dmdd", {"decouple": False, "lambda_aim": 0}, "plain student, NGM only (DeSTSeg's)"),
     ("dmdd_no_ngm", "Dmdd", {"lambda_ngm": 0}, "decoupled, AIM only"),
@@ -58,7 +69,7 @@ CLAIMS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
         "k = 1 (symmetric) is worst: every asymmetric k beats it",
         "ADPS Fig. 6",
         "pixel_AUPR",
-        [("adps_k2", "adps_k1"), ("adps", "adps_k1"), ("adps_k8", "adps_k1")],
+        [("adps", "adps_k1"), ("adps_k4", "adps_k1"), ("adps_k8", "adps_k1")],
     ),
     (
         "the smallest patches fall back (paper k = 16 ↔ our k = 8) against the best k",
@@ -101,6 +112,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", help="default: all of them")
     parser.add_argument("--categories", nargs="+", help="default: every demo category")
+    parser.add_argument("--root", help="the demo suite to use (default: OUT/data, built when missing)")
     parser.add_argument("--report-only", action="store_true", help="write the report from the runs already done")
     parser.add_argument("--readme", help="also put the report into this file between <!-- ablations --> markers")
     args = parser.parse_args()
@@ -111,11 +123,12 @@ def main() -> int:
 
         for seed in args.seeds:  # seed-major: every variant has seed 0 before any has seed 1
             for name, model, changes, _ in chosen:
-                settings = {**MEASURED_BASE.get(model, {}), **changes}
+                settings = variant_settings(model, changes)
                 run = out / "runs" / f"{name}_seed{seed}"
                 if (run / "bench.csv").exists():
                     continue
-                argv = ["--models", model, "--seeds", str(seed), "--out", str(run), "--root", str(out / "data")]
+                data = args.root or str(out / "data")
+                argv = ["--models", model, "--seeds", str(seed), "--out", str(run), "--root", data]
                 argv += ["--quiet", "--repeats", "1"] + (["--categories", *args.categories] if args.categories else [])
                 argv += ["--set", *(f"{model}.{k}={_json(v)}" for k, v in settings.items())]
                 if driver.main(argv) != 0:

@@ -69,3 +69,20 @@ def run_offline(
     """Run a command line in a fresh process, offline, capturing its output."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+def data_args(root: Path, category: str = "brick") -> list[str]:
+    """The stock CLI's ``--data`` flags for an MVTec-layout category (no workers, batch 4)."""
+    flags = {"root": str(root), "category": category, "num_workers": "0", "train_batch_size": "4"}
+    return [
+        "--data",
+        "anomalib.data.MVTecAD",
+        *[x for k, v in {**flags, "eval_batch_size": "4"}.items() for x in (f"--data.{k}", v)],
+    ]
+
+
+def anomalib_command(command: str, model: str, *args: str) -> list[str]:
+    """A stock ``anomalib`` command line for a tiny, unpretrained model."""
+    import sys
+
+    return [str(Path(sys.executable).parent / "anomalib"), command, "--model", model, *TINY_FLAGS[model], *args]

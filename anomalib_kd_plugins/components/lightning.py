@@ -26,6 +26,7 @@ from .checks import (
     datamodule_splits,
     tracing,
 )
+from .paths import check_ascii_data_paths, check_checkpoint_file
 from .synthesis import AnomalySynthesizer
 
 PROBE_SEED = 20261201  # the fixed synthetic probe set is drawn from its own stream, never from training's
@@ -170,8 +171,11 @@ class SyntheticAnomalyKDMixin:
             check(*size)
 
     def prepare_data(self) -> None:
-        """Before anomalib's dataset builder runs: name MVTec-layout test images without masks (it fails in pandas)."""
-        check_mvtec_layout(getattr(getattr(self, "_trainer", None), "datamodule", None))
+        """Before anomalib's dataset builder runs: name non-ASCII data paths (anomalib refuses them) and MVTec-layout
+        test images without masks (it fails in pandas)."""
+        datamodule = getattr(getattr(self, "_trainer", None), "datamodule", None)
+        check_ascii_data_paths(datamodule)
+        check_mvtec_layout(datamodule)
 
     def on_predict_start(self) -> None:
         """Check every predict input before the first batch, as training checks its data: nothing is written yet."""
@@ -186,6 +190,9 @@ class SyntheticAnomalyKDMixin:
         """Validate the image size and the stage's data, and hand the pre-processor's normalisation to the synthesis."""
         self.validate_input_size()
         trainer = getattr(self, "_trainer", None)
+        ckpt_path = getattr(trainer, "ckpt_path", None)
+        if ckpt_path:  # Lightning restores it after setup: say first what is wrong with a damaged file
+            check_checkpoint_file(ckpt_path)
         datamodule = getattr(trainer, "datamodule", None)
         for split, dataset in datamodule_splits(datamodule, stage):
             check_dataset(dataset, split)

@@ -11,35 +11,11 @@ import pytest
 import torch
 import yaml
 from helpers import TINY_FLAGS, run_offline
+from helpers import anomalib_command as _anomalib
+from helpers import data_args as _data_args
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-
-
-def _tiny_model_args(model: str = "Adps") -> list[str]:
-    return TINY_FLAGS[model]
-
-
-def _data_args(root: Path) -> list[str]:
-    return [
-        "--data",
-        "anomalib.data.MVTecAD",
-        "--data.root",
-        str(root),
-        "--data.category",
-        "brick",
-        "--data.num_workers",
-        "0",
-        "--data.train_batch_size",
-        "4",
-        "--data.eval_batch_size",
-        "4",
-    ]
-
-
-def _anomalib(command: str, model: str, *args: str) -> list[str]:
-    """A stock ``anomalib`` command line for a tiny, unpretrained model."""
-    return [str(BIN / "anomalib"), command, "--model", model, *_tiny_model_args(model), *args]
 
 
 @pytest.mark.parametrize("model", ["Adps", "Dmdd"])
@@ -101,7 +77,7 @@ def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> Non
             "train",
             "--model",
             "Adps",
-            *_tiny_model_args(),
+            *TINY_FLAGS["Adps"],
             *_data_args(tiny_root),
             "--trainer.max_epochs",
             "1",
