@@ -47,13 +47,21 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         },
         "cpu": {
             **CPU_BASE,
-            "why": "lite0 teacher, 128² with k = 2 (64-px student patches, the paper's k = 4 by patch size; k = 4, "
-            "the paper's 32-px patches, gave mean pixel AP 0.306 against 0.327 over seeds 0-2), Adam 1e-3 for 10 "
-            "epochs with the same ×0.2 decay at 80 %/90 %; ImageNet normalisation (lite0's own lowered mean pixel "
-            "AP 0.321 → 0.253 on the demo suite)",
-            "init_args": {"backbone": LITE0, "layers": LITE0_LAYERS, "k": 2, "lr": 1e-3},
+            "why": "lite0 teacher, 128² with k = 2 (64-px student patches, the paper's k = 4 by patch size), "
+            "ImageNet normalisation, Adam 1e-3 (docs/experiments/2026-11-rounds-1-4.md); a 30-epoch "
+            "distillation-only warm-up, then 10 epochs of the paper's training with its ×0.2 decay at 80 %/90 %, "
+            "and the map fused with the KD map (map_fusion='seg+kd'): after 10 epochs the student had not learned "
+            "the normal images (docs/experiments/2026-12-01-round5.md)",
+            "init_args": {
+                "backbone": LITE0,
+                "layers": LITE0_LAYERS,
+                "k": 2,
+                "lr": 1e-3,
+                "student_warmup_epochs": 30,
+                "map_fusion": "seg+kd",
+            },
             "normalization": "imagenet",
-            "trainer": {"max_epochs": 10},
+            "trainer": {"max_epochs": 40},
         },
         "tiny": {
             **TINY_BASE,
@@ -71,9 +79,10 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "cpu": {
             **CPU_BASE,
             "why": "lite0 teacher with its own 0.5/0.5 normalisation, 128², a 128-channel segmentation head, 8 epochs "
-            "of the two-phase schedule; DeSTSeg's batch-sum KD loss and 4-branch ASPP (mean pixel AP 0.389 → 0.474 "
-            "on the demo suite); the map smoothed with σ = 4 as ADPS's and PatchCore's are (0.474 → 0.485, PRO "
-            "0.799 → 0.806, same trained model, image score unchanged)",
+            "of the two-phase schedule after a 20-epoch student warm-up (28 epochs in all); DeSTSeg's batch-sum KD "
+            "loss and 4-branch ASPP, the map smoothed with σ = 4 (docs/experiments/2026-11-rounds-1-4.md); "
+            "contrast-matched synthetic anomalies (anomaly_source='matched') and the map fused with the normality "
+            "branch's KD map (map_fusion='seg+kd'), measured together (docs/experiments/2026-12-01-round5.md)",
             "init_args": {
                 "backbone": LITE0,
                 "layers": LITE0_LAYERS,
@@ -81,8 +90,11 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
                 "kd_reduction": "batch_sum",
                 "aspp": "destseg",
                 "sigma": 4.0,
+                "student_warmup_epochs": 20,
+                "anomaly_source": "matched",
+                "map_fusion": "seg+kd",
             },
-            "trainer": {"max_epochs": 8},
+            "trainer": {"max_epochs": 28},
         },
         "tiny": {
             **TINY_BASE,
