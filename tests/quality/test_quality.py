@@ -1,7 +1,7 @@
 """Short real-photo CPU runs must localise held-out real defects well above chance (papers' pixel AUROC metric).
 
-Budget: the `cpu` recipes (pretrained ImageNet tf_efficientnet_lite0 teacher, 128², 8-10 epochs) on the brick
-category: about 2 minutes each. ``benchmarks/broken_models.py`` runs the same recipe with the WMB inverted or the
+Budget: the `cpu` recipes (ImageNet tf_efficientnet_lite0 teacher, 128², 28-40 epochs with the student warm-up) on
+the brick category: 2-3 minutes each. ``benchmarks/broken_models.py`` runs the same recipe with the WMB inverted or the
 loss sign flipped: a flipped loss never localises (pixel AUROC ≈ 0.45), and an inverted WMB moves the PSM input's
 energy off the defects (AUROC ≈ 0.2), which the second ADPS assertion catches. Pixel AUROC alone cannot: the PSM
 learns to segment from W·T about as well as from (1 − W)·T (the paper's "W/O S" ablation is the same effect).

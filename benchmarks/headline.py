@@ -1,0 +1,85 @@
+"""The README's headline table from bench runs: mean ± std over seeds of the category means, per model.
+
+    python benchmarks/headline.py RUN [RUN ...] [--readme README.md]
+
+Every ``bench.csv`` of the given ``anomalib-kd bench`` (or ``benchmarks/retest.py``) output folders is read; a
+(model, category, seed) row seen twice keeps the first run's, so the order of RUN decides. Quality cells are mean ±
+std over the seeds of each seed's mean over the categories, with each category's pixel AP next to them; fit seconds,
+latency and peak RSS are the means over the rows that measured them. ``--readme`` writes the table between the
+``<!-- headline -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import statistics
+from pathlib import Path
+
+QUALITY = {"pixel_AUPR": "pixel AP", "pixel_AUPRO": "PRO", "image_AUROC": "image AUROC", "pixel_AUROC": "pixel AUROC"}
+COST = {"fit_s": "fit s / category", "latency_ms_b1": "ms / image (b1)", "peak_rss_mb": "peak RSS MiB"}
+
+
+def read(runs: list[Path]) -> dict[tuple[str, str, int], dict[str, str]]:
+    """(model, category, seed) → the bench row, first run first."""
+    rows: dict[tuple[str, str, int], dict[str, str]] = {}
+    for run in runs:
+        for row in csv.DictReader((run / "bench.csv").open()):
+            if row["category"] in ("mean", "-") or not row.get("pixel_AUPR"):
+                continue
+            rows.setdefault((row["model"], row["category"], int(float(row["seed"]))), row)
+    return rows
+
+
+def number(row: dict[str, str], key: str) -> float:
+    value = row.get(key, "")
+    return float(value) if value not in ("", None) else math.nan
+
+
+def table(rows: dict[tuple[str, str, int], dict[str, str]]) -> str:
+    """The markdown table (module docstring)."""
+    models = list(dict.fromkeys(m for m, _, _ in rows))
+    categories = list(dict.fromkeys(c for _, c, _ in rows))
+    head = ["model", "seeds", *QUALITY.values(), *(f"{c} pixel AP" for c in categories), *COST.values()]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for model in models:
+        seeds = sorted({s for m, _, s in rows if m == model})
+        cells = [model, " ".join(map(str, seeds))]
+        for key in QUALITY:
+            means = [statistics.mean(number(rows[(model, c, s)], key) for c in categories) for s in seeds]
+            spread = f" ± {statistics.stdev(means):.3f}" if len(means) > 1 else ""
+            cells.append(f"{statistics.mean(means):.3f}{spread}")
+        for category in categories:
+            cells.append(f"{statistics.mean(number(rows[(model, category, s)], 'pixel_AUPR') for s in seeds):.3f}")
+        for key in COST:
+            values = [v for (m, _, _), row in rows.items() if m == model and not math.isnan(v := number(row, key))]
+            cells.append(f"{statistics.mean(values):.1f}" if values else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_between(path: Path, text: str, marker: str = "headline") -> None:
+    """Replace what stands between ``<!-- marker -->`` and ``<!-- /marker -->`` in ``path``."""
+    content = path.read_text()
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if start not in content or end not in content:
+        raise SystemExit(f"{path} has no {start} ... {end} block")
+    before, rest = content.split(start, 1)
+    path.write_text(before + start + "\n" + text + rest[rest.index(end) :])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--readme", type=Path)
+    args = parser.parse_args()
+    text = table(read(args.runs))
+    print(text)
+    if args.readme:
+        write_between(args.readme, text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
