@@ -47,6 +47,8 @@ def plot_curves(curves_dir: Path, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     import pandas as pd
 
+    from .report import save_figure
+
     files = sorted(curves_dir.glob("*__*__seed*.csv"))
     by_model: dict[str, list[Path]] = {}
     for path in files:
@@ -70,11 +72,7 @@ def plot_curves(curves_dir: Path, out: Path) -> list[Path]:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=6, ncol=2)
-        fig.tight_layout()
-        png = out / f"curves_{model}.png"
-        fig.savefig(png, dpi=110)
-        plt.close(fig)
-        written.append(png)
+        written.append(save_figure(fig, out / f"curves_{model}.png", dpi=110))
     return written
 
 

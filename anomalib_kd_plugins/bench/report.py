@@ -288,9 +288,15 @@ def galleries(maps_dir: Path, out: Path, categories: list[str], models: list[str
                     ax.set_title(title, fontsize=9)
             axes[i][0].set_ylabel(str(first["names"][i]).split("/")[0], fontsize=8)
         fig.suptitle(f"{category}: test images, ground truth and anomaly maps (post-processed, 0-1)", fontsize=10)
-        fig.tight_layout()
-        path = out / f"gallery_{category}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out / f"gallery_{category}.png", dpi=100))
     return written
+
+
+def save_figure(fig: Any, path: Path, dpi: int) -> Path:
+    """Lay out, write and close a matplotlib figure; return its path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
