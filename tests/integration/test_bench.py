@@ -23,7 +23,9 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpr
 
 def test_bench_driver_tiny_suite(tiny_root: Path, seeded_weights: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    args = ["bench", "--models", "Adps", "ReverseDistillation", "--root", str(tiny_root), "--categories", "brick"]
+    # a tiny MVTec-layout folder is an mvtec suite (the demo suite is one 256² build and refuses others)
+    args = ["bench", "--models", "Adps", "ReverseDistillation", "--suite", "mvtec", "--recipe", "cpu"]
+    args += ["--root", str(tiny_root), "--categories", "brick"]
     args += ["--image-size", "64", "--epochs", "1", "--repeats", "2", "--quiet", "--out", str(out)]
     proc = _run([str(BIN / "anomalib-kd"), *args], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -48,6 +50,10 @@ def test_bench_driver_tiny_suite(tiny_root: Path, seeded_weights: Path, tmp_path
     assert "needs pretrained weights" in table and "| Adps | tf_efficientnet_lite0 |" in table
     assert (out / "quality_vs_latency.png").stat().st_size > 5000 and (out / "per_category.png").stat().st_size > 5000
     assert "(1/2) Adps" in proc.stdout and "(2/2) ReverseDistillation" in proc.stdout  # progress
+    # every fit's learning curves: one row per epoch with the logged keys, a plot and the summary
+    curve = list(csv.DictReader((out / "curves" / "Adps__brick__seed0.csv").open()))
+    assert len(curve) == 1 and float(curve[0]["student_distance/level1"]) > 0 and "probe/pixel_AP_kd" in curve[0]
+    assert (out / "curves_Adps.png").is_file() and "| Adps | brick | 0 | 1 |" in (out / "curves.md").read_text()
     # --report-only rewrites the report from the result files and trains nothing
     (out / "bench.md").unlink()
     again = _run([str(BIN / "anomalib-kd"), *args, "--report-only"], tmp_path)
