@@ -49,7 +49,7 @@ EPOCHS = {"Adps": 10, "Dmdd": 20}
 def exported(request: pytest.FixtureRequest, tiny_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """A short fit per model on real photos, exported to ONNX at a fixed 64×64 and at a dynamic size.
 
-    The ONNX exporter traces the eval forward with ``torch.export`` (see the README's Export section), so these
+    The ONNX exporter traces the eval forward with ``torch.export`` (see docs/export.md), so these
     exports are also the traceability check. Trained enough that image scores spread out: the post-processor divides
     by their range, so a model with near-constant scores would amplify float rounding and make any parity check
     meaningless. Returns the whole test set (10 real photographs with their masks) as well.
@@ -143,9 +143,9 @@ def test_openvino_at_any_precision_ranks_pixels_like_torch(exported, precision: 
     )
 
 
-def test_openvino_ir_and_the_readme_inferencer_snippet(exported, tiny_root: Path) -> None:
+def test_openvino_ir_and_the_export_guides_inferencer_snippet(exported, tiny_root: Path) -> None:
     # OpenVINO IR as anomalib's export writes it (ONNX → ov.convert_model → ov.save_model; the CLI path is tested in
-    # test_cli), plus the torch export, then the README's inferencer snippet run as written against these files
+    # test_cli), plus the torch export, then the inferencer snippet of docs/export.md run as written against these files
     import openvino as ov
     from anomalib.deploy import ExportType
 
@@ -163,9 +163,11 @@ def test_openvino_ir_and_the_readme_inferencer_snippet(exported, tiny_root: Path
         assert timings["ov_precision"] == inference_precision(compile_openvino(xml, precision))
     assert timings["ov_precision"] == "f32"
     engine.export(model, ExportType.TORCH, export_root=root / "deploy")
-    readme = (REPO / "README.md").read_text()
-    snippet = re.search(r"<!-- inferencer-snippet -->\n```python\n(.*?)```", readme, re.S).group(1)
-    assert '"INFERENCE_PRECISION_HINT": "f32"' in snippet  # the README shows how to pin f32
+    guide = (REPO / "docs" / "export.md").read_text()  # the export guide the README links
+    found = re.search(r"<!-- inferencer-snippet -->\n```python\n(.*?)```", guide, re.S)
+    assert found, "docs/export.md lost its <!-- inferencer-snippet --> python block"
+    snippet = found.group(1)
+    assert '"INFERENCE_PRECISION_HINT": "f32"' in snippet  # the guide shows how to pin f32
     image = sorted((tiny_root / "brick" / "test" / "scratch").glob("*.png"))[0]
     snippet = snippet.replace("results/weights", str(root / "deploy" / "weights")).replace("new_image.png", str(image))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
