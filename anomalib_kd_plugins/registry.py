@@ -79,3 +79,31 @@ def register_all(models_module: ModuleType | None = None) -> dict[str, type]:
     if _pending and not hasattr(models_module, "__getattr__"):
         models_module.__getattr__ = _pending_getattr  # type: ignore[attr-defined]
     return loaded
+
+
+def guard_engine(engine_module: ModuleType) -> None:
+    """Make ``Engine._setup_workspace`` check the output folder first when it sets up one of this package's models.
+
+    anomalib creates ``default_root_dir`` there, before any hook of the model runs, and a path through a regular file
+    ends in a bare ``NotADirectoryError``. The check names the path, the part of it that is not a writable folder,
+    and the fix (components/paths.py, ``check_output_dir``); other models are left exactly as anomalib runs them.
+    """
+    engine_cls = getattr(engine_module, "Engine", None)
+    original = getattr(engine_cls, "_setup_workspace", None)
+    if original is None or getattr(original, "checks_output_dir", False):
+        return
+
+    from functools import wraps
+
+    @wraps(original)
+    def _setup_workspace(self: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+        from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
+        from anomalib_kd_plugins.components.paths import check_output_dir
+
+        root = getattr(getattr(self, "_cache", None), "args", {}).get("default_root_dir")
+        if root is not None and isinstance(model, SyntheticAnomalyKDMixin):
+            check_output_dir(root, "--default_root_dir")
+        return original(self, model, *args, **kwargs)
+
+    _setup_workspace.checks_output_dir = True  # type: ignore[attr-defined]
+    engine_cls._setup_workspace = _setup_workspace

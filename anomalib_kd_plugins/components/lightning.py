@@ -16,7 +16,6 @@ from lightning.pytorch.utilities.types import STEP_OUTPUT
 from .backbone import backbone_pre_processor
 from .checks import (
     CHECKPOINT_MODEL_KEY,
-    STALE_KEYS,
     check_checkpoint,
     check_dataset,
     check_files,
@@ -26,7 +25,7 @@ from .checks import (
     datamodule_splits,
     tracing,
 )
-from .paths import check_ascii_data_paths, check_checkpoint_file
+from .paths import check_ascii_data_paths, check_checkpoint_restores
 from .synthesis import AnomalySynthesizer
 
 PROBE_SEED = 20261201  # the fixed synthetic probe set is drawn from its own stream, never from training's
@@ -190,9 +189,8 @@ class SyntheticAnomalyKDMixin:
         """Validate the image size and the stage's data, and hand the pre-processor's normalisation to the synthesis."""
         self.validate_input_size()
         trainer = getattr(self, "_trainer", None)
-        ckpt_path = getattr(trainer, "ckpt_path", None)
-        if ckpt_path:  # Lightning restores it after setup: say first what is wrong with a damaged file
-            check_checkpoint_file(ckpt_path)
+        if trainer is not None:  # Lightning restores ckpt_path after setup: a damaged file is named, not a traceback
+            check_checkpoint_restores(trainer)
         datamodule = getattr(trainer, "datamodule", None)
         for split, dataset in datamodule_splits(datamodule, stage):
             check_dataset(dataset, split)
@@ -211,19 +209,13 @@ class SyntheticAnomalyKDMixin:
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Match the evaluator's metric buffers (AUPRO's ``fpr_limit``) to this instance's evaluator.
 
-        Also drops what older checkpoints saved and this version no longer holds (pruned stages, the Gaussian kernel).
-
         They describe how to score, not what was learned: a checkpoint trained with ``PaperEvaluator`` must load into
         a model rebuilt with anomalib's default evaluator (``load_from_checkpoint``, ``anomalib export``) and back.
         """
         check_checkpoint(checkpoint, self)
         state = checkpoint.get("state_dict")
         if state is not None:
-            # older checkpoints hold weights this version no longer has (checks.STALE_KEYS): pruned extractor
-            # stages (components.backbone.prune_unused_stages), which fed nothing, and the derived Gaussian kernel
             current = self.state_dict()
-            for key in [k for k in state if any(s in k for s in STALE_KEYS) and k not in current]:
-                del state[key]
             own = {k: v for k, v in current.items() if k.startswith("evaluator.")}
             for key in [k for k in state if k.startswith("evaluator.") and k not in own]:
                 del state[key]
