@@ -3,8 +3,10 @@
 * ``anomalib-kd weights seed [--from FILE --timm-name NAME] [--cache-dir DIR]``
 * ``anomalib-kd data build OUT [--categories ...] [--seed N] [--image-size N]``
 * ``anomalib-kd data fix-images SRC DST [--exif apply|strip]``: 8-bit, upright copies of a camera's image tree
+* ``anomalib-kd data ksdd2 SRC DST``: KolektorSDD2 linked into the ``Folder`` layout of the ``adps_ksdd2`` config
 * ``anomalib-kd config NAME [--out FILE]`` / ``--list`` / ``--write-all DIR``: the anomalib CLI configs of the recipe
-  table (``adps``, ``adps_cpu``, ``dmdd``, ``dmdd_b``, ``dmdd_cpu``), also shipped in ``anomalib_kd_plugins/configs``
+  table (``adps``, ``adps_ksdd2``, ``adps_cpu``, ``dmdd``, ``dmdd_b``, ``dmdd_cpu``), also shipped in
+  ``anomalib_kd_plugins/configs``
 * ``anomalib-kd demo [--models Adps ...] [--category brick] [--epochs N] [--seed 0] [--out DIR]``
 * ``anomalib-kd bench [--suite demo|mvtec|folder] [--models ...] [--backends torch openvino] [--out DIR] ...``
 * ``anomalib-kd benchmark --config FILE``: anomalib's benchmark pipeline, plus the config's ``trainer:`` key as
@@ -61,8 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         help="apply: turn images (and masks) upright; strip: keep the stored pixels, drop the tag (default: apply)",
     )
 
+    ksdd2 = data.add_parser("ksdd2", help="link KolektorSDD2 into the folder layout of the adps_ksdd2 config")
+    ksdd2.add_argument("src", help="the unpacked KolektorSDD2 folder, holding train/ and test/ (never written to)")
+    ksdd2.add_argument("dst", help="new folder for the links (the config reads ./datasets/KolektorSDD2_folder)")
+
     config = sub.add_parser("config", help="print (or write) an anomalib CLI config of the recipe table")
-    config.add_argument("name", nargs="?", help="adps, adps_cpu, dmdd, dmdd_b or dmdd_cpu")
+    config.add_argument("name", nargs="?", help="adps, adps_ksdd2, adps_cpu, dmdd, dmdd_b or dmdd_cpu")
     config.add_argument("--out", help="write it to this file instead of printing it")
     config.add_argument("--list", action="store_true", help="list the names")
     config.add_argument(
@@ -105,6 +111,20 @@ def _own_command(argv: Sequence[str]) -> int:
         print(
             f"Wrote {args.dst}: {len(report.to_8bit)} converted to 8-bit, {len(report.rotated)} turned upright, "
             f"{len(report.stripped)} without their EXIF orientation, {len(report.copied)} copied unchanged."
+        )
+        return 0
+    if args.command == "data" and args.action == "ksdd2":
+        from anomalib_kd_plugins.data.ksdd2 import make_ksdd2_layout
+
+        try:
+            layout = make_ksdd2_layout(args.src, args.dst)
+        except ValueError as exc:
+            print(f"anomalib-kd data ksdd2: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"Linked {args.dst}: {layout.train_good} training images, {layout.test_good} good and "
+            f"{layout.test_defect} defective test images ({layout.train_defect_skipped} defective training images "
+            "left out: training uses defect-free images only)"
         )
         return 0
     if args.command == "data":

@@ -99,7 +99,7 @@ def test_shipped_configs_are_the_recipe_table() -> None:
     from anomalib_kd_plugins.recipes import NORM, by_name, config_dir, config_names, render_config
 
     shipped = sorted(p.stem for p in config_dir().glob("*.yaml"))
-    assert shipped == sorted(config_names()) == ["adps", "adps_cpu", "dmdd", "dmdd_b", "dmdd_cpu"]
+    assert shipped == sorted(config_names()) == ["adps", "adps_cpu", "adps_ksdd2", "dmdd", "dmdd_b", "dmdd_cpu"]
     for name in shipped:
         text = (config_dir() / f"{name}.yaml").read_text()
         assert text == render_config(name), f"{name}.yaml is stale: anomalib-kd config --write-all {config_dir()}"
