@@ -15,14 +15,15 @@ To get float32 from anomalib's inferencer::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 FIELDS = ("pred_score", "anomaly_map")
 # "default" leaves the choice to the plugin: bf16 where the CPU supports it, f32 elsewhere (f16 on ARM)
-OPENVINO_PRECISIONS = ("f32", "bf16", "default")
+OpenvinoPrecision = Literal["f32", "bf16", "default"]
+OPENVINO_PRECISIONS = get_args(OpenvinoPrecision)
 
 
-def openvino_config(precision: str = "f32") -> dict[str, str]:
+def openvino_config(precision: OpenvinoPrecision = "f32") -> dict[str, str]:
     """The ``compile_model`` config for an inference precision: ``f32``, ``bf16`` or ``default`` (the plugin's own).
 
     A ``bf16`` request on a CPU without bfloat16 support runs in f32 (the plugin ignores what it cannot do), so the
@@ -36,7 +37,7 @@ def openvino_config(precision: str = "f32") -> dict[str, str]:
     raise ValueError(msg)
 
 
-def compile_openvino(model: str | Path | Any, precision: str = "f32", device: str = "CPU") -> Any:
+def compile_openvino(model: str | Path | Any, precision: OpenvinoPrecision = "f32", device: str = "CPU") -> Any:
     """Compile an OpenVINO IR/ONNX file (or ``ov.Model``) at a stated inference precision (see module docstring)."""
     import openvino as ov
 

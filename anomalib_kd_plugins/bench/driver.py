@@ -22,14 +22,6 @@ from .suites import MODELS, SUITES
 from .worker import say
 
 
-class _OneSeed(argparse.Action):
-    """``--seed N``, kept for older command lines: one seed."""
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        del parser, option_string
-        setattr(namespace, self.dest, [values])
-
-
 def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The ``bench`` arguments (also used as the ``anomalib-kd bench`` sub-parser)."""
     p = parent or argparse.ArgumentParser(prog="anomalib-kd bench", description=__doc__)
@@ -73,7 +65,6 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
         default=[0],
         help="seed_everything(seed) before each fit, same for every model; several seeds give mean ± std",
     )
-    p.add_argument("--seed", type=int, dest="seeds", action=_OneSeed, help="the same as --seeds N")
     p.add_argument("--baseline", default="Patchcore", help="ratios of fit time, latency and RSS are against it")
     p.add_argument("--out", default="bench_output")
     p.add_argument("--num-workers", type=int, default=0)

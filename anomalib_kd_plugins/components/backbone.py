@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import timm
 import torch
@@ -11,6 +12,8 @@ from anomalib.models.components import TimmFeatureExtractor
 from anomalib.pre_processing import PreProcessor
 from torch import nn
 from torchvision.transforms import v2
+
+from .options import check_choice
 
 SEED_HINT = (
     "Pretrained weights are loaded from the local Hugging Face cache. On an offline or air-gapped machine run "
@@ -21,7 +24,8 @@ SEED_HINT = (
 
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-NORMALIZATIONS = ("backbone", "imagenet")
+Normalization = Literal["backbone", "imagenet"]
+NORMALIZATIONS = get_args(Normalization)
 
 
 def backbone_normalization(backbone: str | None) -> tuple[list[float], list[float]]:
@@ -38,7 +42,7 @@ def backbone_normalization(backbone: str | None) -> tuple[list[float], list[floa
 
 
 def backbone_pre_processor(
-    image_size: tuple[int, int] | None = None, backbone: str | None = None, normalization: str = "backbone"
+    image_size: tuple[int, int] | None = None, backbone: str | None = None, normalization: Normalization = "backbone"
 ) -> PreProcessor:
     """anomalib's default pre-processor (Resize, Normalize) with the backbone's own statistics.
 
@@ -48,8 +52,7 @@ def backbone_pre_processor(
         normalization: ``"backbone"`` (default) or ``"imagenet"`` (anomalib's fixed ImageNet statistics for every
             backbone, this package's behaviour before per-backbone statistics).
     """
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    check_choice("normalization", normalization, NORMALIZATIONS)
     mean, std = backbone_normalization(backbone if normalization == "backbone" else None)
     transform = v2.Compose([v2.Resize(image_size or (256, 256), antialias=True), v2.Normalize(mean=mean, std=std)])
     return PreProcessor(transform=transform)

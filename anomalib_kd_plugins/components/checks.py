@@ -219,9 +219,6 @@ def datamodule_splits(datamodule: object, stage: str | None) -> list[tuple[str, 
 CHECKPOINT_MODEL_KEY = "anomalib_kd_model"
 # checkpoints written before CHECKPOINT_MODEL_KEY existed: a weight only that model has
 MODEL_SIGNATURES = {"Adps": "model.psm.", "Dmdd": "model.decouple."}
-# weights older versions saved that this one drops on load: extractor stages past the deepest layer (they fed
-# nothing) and the Gaussian kernel (derived from σ)
-STALE_KEYS = (".feature_extractor.blocks.", ".smoother.blur.kernel")
 
 
 def checkpoint_model(checkpoint: dict[str, Any]) -> str | None:
@@ -261,7 +258,7 @@ def check_checkpoint(checkpoint: dict[str, Any], module: Any) -> None:
     current = {k: v.shape for k, v in module.state_dict().items() if k.startswith("model.")}
     stored = {k: v.shape for k, v in state.items() if k.startswith("model.")}
     missing = [k for k in current if k not in stored]
-    unexpected = [k for k in stored if k not in current and not any(s in k for s in STALE_KEYS)]
+    unexpected = [k for k in stored if k not in current]
     reshaped = [k for k in current if k in stored and tuple(stored[k]) != tuple(current[k])]
     if not (missing or unexpected or reshaped):
         return

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from anomalib.data.utils.generators import PerlinAnomalyGenerator
@@ -59,18 +60,19 @@ def check_anomaly_source(path: str | None) -> None:
         )
 
 
-ANOMALY_SOURCES = ("perlin", "self", "procedural", "mixed", "folder", "matched")
-MATCHED_SHAPES = ("blob", "stroke", "spots", "warp", "displace")
+AnomalySource = Literal["perlin", "self", "procedural", "mixed", "folder", "matched"]
+ANOMALY_SOURCES = get_args(AnomalySource)
+MatchedShape = Literal["blob", "stroke", "spots", "warp", "displace"]
+MATCHED_SHAPES = get_args(MatchedShape)
 MIXED_FILLS = ("perlin", "self", "procedural")
 PROCEDURAL_KINDS = ("noise", "stripes", "checks", "gabor", "field")
 
 
-def resolve_anomaly_source(source: str | None, path: str | None) -> str:
+def resolve_anomaly_source(source: AnomalySource | None, path: str | None) -> AnomalySource:
     """The source to use: a folder path implies ``"folder"``; ``None`` means ``"perlin"`` (anomalib's fill)."""
     if source is None:
         return "folder" if path is not None else "perlin"
-    if source not in ANOMALY_SOURCES:
-        raise ValueError(f"anomaly_source must be one of {ANOMALY_SOURCES}, got {source!r}")
+    check_choice("anomaly_source", source, ANOMALY_SOURCES)
     if source == "folder" and path is None:
         raise ValueError(
             'anomaly_source="folder" needs anomaly_source_path: a folder of texture images (e.g. DTD\'s '

@@ -18,12 +18,15 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
 from anomalib_kd_plugins.components.checks import EXIF_ORIENTATION
+from anomalib_kd_plugins.components.options import check_choice
 
-EXIF_MODES = ("apply", "strip")
+ExifMode = Literal["apply", "strip"]
+EXIF_MODES = get_args(ExifMode)
 INTEGER_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
@@ -45,13 +48,12 @@ def to_8bit(image: object) -> object:
     return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), mode="L")
 
 
-def fix_images(src: str | Path, dst: str | Path, exif: str = "apply") -> FixReport:
+def fix_images(src: str | Path, dst: str | Path, exif: ExifMode = "apply") -> FixReport:
     """Write the fixed copy of ``src`` to ``dst`` (which must not exist or be empty, and not lie inside ``src``)."""
     from PIL import Image, ImageOps
 
     src, dst = Path(src).resolve(), Path(dst).resolve()
-    if exif not in EXIF_MODES:
-        raise ValueError(f"exif must be one of {EXIF_MODES}, got {exif!r}")
+    check_choice("exif", exif, EXIF_MODES)
     if not src.is_dir():
         raise ValueError(f"{src} is not a folder: give the root of the image tree to copy.")
     if dst == src or src in dst.parents:

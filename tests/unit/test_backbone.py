@@ -38,23 +38,6 @@ def test_extractors_that_use_every_stage_are_left_alone(backbone: str, layers: l
     assert prune_unused_stages(extractor) == 0
 
 
-def test_checkpoints_with_the_pruned_stages_still_load() -> None:
-    # checkpoints written before pruning hold the teacher/student weights of lite0's stages 5-6; they fed nothing
-    from anomalib_kd_plugins import Adps
-
-    model = Adps(backbone="tf_efficientnet_lite0", layers=LITE0_LAYERS, pre_trained=False, k=4, visualizer=False)
-    full = TimmFeatureExtractor("tf_efficientnet_lite0", LITE0_LAYERS, pre_trained=False)
-    old = dict(model.state_dict())
-    for net in ("teacher", "student"):
-        for key, value in full.state_dict().items():
-            if key.startswith("feature_extractor.blocks.5") or key.startswith("feature_extractor.blocks.6"):
-                old[f"model.{net}.{key}"] = value
-    checkpoint = {"state_dict": old}
-    model.on_load_checkpoint(checkpoint)
-    result = model.load_state_dict(checkpoint["state_dict"], strict=True)  # raises on keys it does not know
-    assert not result.missing_keys and not result.unexpected_keys
-
-
 @pytest.mark.parametrize("pre_trained", [False, True])
 def test_building_an_extractor_draws_the_same_random_numbers_with_or_without_weights(
     seeded_weights: object, pre_trained: bool

@@ -23,12 +23,13 @@ from lightning.pytorch.utilities.types import STEP_OUTPUT
 from anomalib_kd_plugins.components.backbone import default_layers
 from anomalib_kd_plugins.components.fusion import MapFusion
 from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
-from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
-from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer
+from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
+from anomalib_kd_plugins.components.options import check_choice
+from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
 
 from .loss import AdpsLoss
 from .schedule import multistep_milestones
-from .torch_model import AdpsModel
+from .torch_model import AdpsModel, Fusion, PsmInput
 
 logger = logging.getLogger(__name__)
 
@@ -95,18 +96,18 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         detach_wmb: bool = False,
         focal_gamma: float = 2.0,
         lambda_seg: float = 1.0,
-        mask_downsample: str = "bilinear",
+        mask_downsample: MaskDownsample = "bilinear",
         sigma: float = 4.0,
         psm_min_channels: int = 32,
         lr: float = 1e-4,
         lr_decay_epochs: Sequence[float] = (0.8, 0.9),
         lr_decay: float = 0.2,
-        anomaly_source: str | None = None,
+        anomaly_source: AnomalySource | None = None,
         anomaly_source_path: str | None = None,
         anomaly_probability: float = 0.5,
-        fusion: str = "wmb",
+        fusion: Fusion = "wmb",
         psm: bool = True,
-        psm_input: str = "fused",
+        psm_input: PsmInput = "fused",
         asym_stage: int = 0,
         map_fusion: MapFusion = "seg",
         student_warmup_epochs: int = 0,
@@ -123,8 +124,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         super().__init__(
             pre_processor=pre_processor, post_processor=post_processor, evaluator=evaluator, visualizer=visualizer
         )
-        if mask_downsample not in MASK_DOWNSAMPLE_MODES:
-            raise ValueError(f"mask_downsample must be one of {MASK_DOWNSAMPLE_MODES}, got {mask_downsample!r}")
+        check_choice("mask_downsample", mask_downsample, MASK_DOWNSAMPLE_MODES)
         self.model = AdpsModel(
             backbone=backbone,
             layers=tuple(layers),

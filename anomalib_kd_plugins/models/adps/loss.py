@@ -6,7 +6,7 @@ import torch
 from kornia.losses import focal_loss
 from torch import nn
 
-from anomalib_kd_plugins.components.losses import resize_mask
+from anomalib_kd_plugins.components.losses import MaskDownsample, resize_mask
 
 
 def softmax_focal_loss(logits: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -17,7 +17,7 @@ def softmax_focal_loss(logits: torch.Tensor, mask: torch.Tensor, gamma: float) -
 
 
 def distillation_loss(
-    cos_maps: list[torch.Tensor], mask: torch.Tensor, mask_downsample: str = "bilinear"
+    cos_maps: list[torch.Tensor], mask: torch.Tensor, mask_downsample: MaskDownsample = "bilinear"
 ) -> torch.Tensor:
     """Eq. (7): Σ_i mean[(1−Y)·(1−cos(T_i,S_i)) + Y·cos(T_i,S_i)]; mean over positions and batch is [A]."""
     loss = cos_maps[0].new_zeros(())
@@ -30,7 +30,9 @@ def distillation_loss(
 class AdpsLoss(nn.Module):
     """Total ADPS loss, eq. (9): L_d + λ·L_s with λ = 1 in the paper."""
 
-    def __init__(self, focal_gamma: float = 2.0, lambda_seg: float = 1.0, mask_downsample: str = "bilinear") -> None:
+    def __init__(
+        self, focal_gamma: float = 2.0, lambda_seg: float = 1.0, mask_downsample: MaskDownsample = "bilinear"
+    ) -> None:
         super().__init__()
         self.focal_gamma = focal_gamma
         self.lambda_seg = lambda_seg

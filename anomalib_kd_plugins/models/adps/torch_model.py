@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -71,12 +72,14 @@ class PostSegmentationModule(nn.Module):
         return self.head(x)
 
 
-FUSIONS = ("wmb", "difference", "concat")
-PSM_INPUTS = ("fused", "teacher_only", "student_only")
+Fusion = Literal["wmb", "difference", "concat"]
+FUSIONS = get_args(Fusion)
+PsmInput = Literal["fused", "teacher_only", "student_only"]
+PSM_INPUTS = get_args(PsmInput)
 
 
 def check_ablation_options(
-    fusion: str, psm: bool, psm_input: str, asym_stage: int, n_layers: int, map_fusion: str = "seg"
+    fusion: Fusion, psm: bool, psm_input: PsmInput, asym_stage: int, n_layers: int, map_fusion: MapFusion = "seg"
 ) -> None:
     """Raise a ValueError for an unknown ablation option or a combination that means nothing (docs/adps.md)."""
     check_choice("fusion", fusion, FUSIONS)
@@ -132,9 +135,9 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         detach_wmb: bool = False,
         sigma: float = 4.0,
         psm_min_channels: int = 32,
-        fusion: str = "wmb",
+        fusion: Fusion = "wmb",
         psm: bool = True,
-        psm_input: str = "fused",
+        psm_input: PsmInput = "fused",
         asym_stage: int = 0,
         map_fusion: MapFusion = "seg",
     ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 from timm.layers import SEModule
@@ -11,8 +12,10 @@ from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP, ASPPConv, ASPPPooling
 
 from anomalib_kd_plugins.components.blocks import conv_bn_relu
+from anomalib_kd_plugins.components.options import check_choice
 
-ASPP_FORMS = ("torchvision", "destseg")
+AsppForm = Literal["torchvision", "destseg"]
+ASPP_FORMS = get_args(AsppForm)
 
 
 class DeSTSegASPP(nn.Module):
@@ -44,11 +47,10 @@ class MultiPerceptionHead(nn.Module):
     """
 
     def __init__(
-        self, channels: int = 256, atrous_rates: Sequence[int] = (6, 12, 18), aspp: str = "torchvision"
+        self, channels: int = 256, atrous_rates: Sequence[int] = (6, 12, 18), aspp: AsppForm = "torchvision"
     ) -> None:
         super().__init__()
-        if aspp not in ASPP_FORMS:
-            raise ValueError(f"aspp must be one of {ASPP_FORMS}, got {aspp!r}")
+        check_choice("aspp", aspp, ASPP_FORMS)
         self.channel_attention = SEModule(channels, rd_ratio=1 / 16)
         self.spatial_attention = SpatialAttn(kernel_size=7)
         if aspp == "torchvision":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 from anomalib.data import Batch
@@ -24,13 +25,16 @@ from lightning.pytorch.utilities.types import STEP_OUTPUT
 from anomalib_kd_plugins.components.backbone import default_layers
 from anomalib_kd_plugins.components.fusion import MapFusion
 from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
-from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES
-from anomalib_kd_plugins.components.synthesis import AnomalySynthesizer
+from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
+from anomalib_kd_plugins.components.options import check_choice
+from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
 
-from .loss import AIM_TARGETS, DmddLoss
+from .attention import AsppForm
+from .loss import AIM_TARGETS, AimForm, AimTarget, DmddLoss, KdReduction
 from .torch_model import DmddFeatures, DmddModel
 
-SCHEDULES = ("two_phase", "joint")
+Schedule = Literal["two_phase", "joint"]
+SCHEDULES = get_args(Schedule)
 
 
 class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
@@ -95,18 +99,18 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         pre_trained: bool = True,
         decouple_expansion: int = 2,
         ngm_mask: bool = False,
-        aim: str = "l1",
+        aim: AimForm = "l1",
         aim_margin: float = 0.0,
-        aim_target: str = "anomalous",
+        aim_target: AimTarget = "anomalous",
         lambda_aim: float = 1.0,
         lambda_ngm: float = 1.0,
         decouple: bool = True,
-        kd_reduction: str = "mean",
+        kd_reduction: KdReduction = "mean",
         focal_gamma: float = 4.0,
-        mask_downsample: str = "bilinear",
+        mask_downsample: MaskDownsample = "bilinear",
         seg_channels: int = 256,
-        aspp: str = "torchvision",
-        schedule: str = "two_phase",
+        aspp: AsppForm = "torchvision",
+        schedule: Schedule = "two_phase",
         student_phase_fraction: float = 0.2,
         student_phase_steps: int | None = None,
         lr_student: float = 0.4,
@@ -116,7 +120,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         weight_decay: float = 1e-4,
         score_top_k: int = 100,
         sigma: float = 0.0,
-        anomaly_source: str | None = None,
+        anomaly_source: AnomalySource | None = None,
         anomaly_source_path: str | None = None,
         anomaly_probability: float = 1.0,
         map_fusion: MapFusion = "seg",
@@ -139,8 +143,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             ("aim_target", aim_target, AIM_TARGETS),
             ("mask_downsample", mask_downsample, MASK_DOWNSAMPLE_MODES),
         ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+            check_choice(name, value, allowed)
         if not 0.0 <= student_phase_fraction <= 1.0:
             raise ValueError(f"student_phase_fraction must be in [0, 1], got {student_phase_fraction}")
         self.model = DmddModel(

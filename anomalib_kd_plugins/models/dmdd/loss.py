@@ -13,16 +13,22 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 from kornia.losses import binary_focal_loss_with_logits
 from torch import nn
 
-from anomalib_kd_plugins.components.losses import resize_mask
+from anomalib_kd_plugins.components.losses import MaskDownsample, resize_mask
+from anomalib_kd_plugins.components.options import check_choice
 
-AIM_FORMS = ("l1", "margin")
-AIM_TARGETS = ("anomalous", "normal")
-KD_REDUCTIONS = ("mean", "batch_sum")
+AimForm = Literal["l1", "margin"]
+AIM_FORMS = get_args(AimForm)
+AimTarget = Literal["anomalous", "normal"]
+AIM_TARGETS = get_args(AimTarget)
+KdReduction = Literal["mean", "batch_sum"]
+KD_REDUCTIONS = get_args(KdReduction)
 EPS = 1e-6
 
 
@@ -35,7 +41,7 @@ def ngm_loss(
     teacher_normal: list[torch.Tensor],
     normality: list[torch.Tensor],
     mask: torch.Tensor | None = None,
-    mask_downsample: str = "bilinear",
+    mask_downsample: MaskDownsample = "bilinear",
 ) -> torch.Tensor:
     """Normality Guidance Modeling; with ``mask`` only normal positions count (mean over them)."""
     loss = normality[0].new_zeros(())
@@ -50,7 +56,10 @@ def ngm_loss(
 
 
 def aim_loss_l1(
-    teacher: list[torch.Tensor], abnormality: list[torch.Tensor], mask: torch.Tensor, mask_downsample: str = "bilinear"
+    teacher: list[torch.Tensor],
+    abnormality: list[torch.Tensor],
+    mask: torch.Tensor,
+    mask_downsample: MaskDownsample = "bilinear",
 ) -> torch.Tensor:
     """AIM-1: regress the cosine-distance map onto the mask (mimic normal, inverse-mimic anomalous positions)."""
     loss = abnormality[0].new_zeros(())
@@ -65,7 +74,7 @@ def aim_loss_margin(
     abnormality: list[torch.Tensor],
     mask: torch.Tensor,
     margin: float = 0.0,
-    mask_downsample: str = "bilinear",
+    mask_downsample: MaskDownsample = "bilinear",
 ) -> torch.Tensor:
     """AIM-2: inside anomalous regions only, push cos(T, F^A) below ``margin``."""
     loss = abnormality[0].new_zeros(())
@@ -92,20 +101,18 @@ class DmddLoss(nn.Module):
 
     def __init__(
         self,
-        aim: str = "l1",
+        aim: AimForm = "l1",
         aim_margin: float = 0.0,
         lambda_aim: float = 1.0,
         ngm_mask: bool = False,
         focal_gamma: float = 4.0,
-        mask_downsample: str = "bilinear",
-        kd_reduction: str = "mean",
+        mask_downsample: MaskDownsample = "bilinear",
+        kd_reduction: KdReduction = "mean",
         lambda_ngm: float = 1.0,
     ) -> None:
         super().__init__()
-        if aim not in AIM_FORMS:
-            raise ValueError(f"aim must be one of {AIM_FORMS}, got {aim!r}")
-        if kd_reduction not in KD_REDUCTIONS:
-            raise ValueError(f"kd_reduction must be one of {KD_REDUCTIONS}, got {kd_reduction!r}")
+        check_choice("aim", aim, AIM_FORMS)
+        check_choice("kd_reduction", kd_reduction, KD_REDUCTIONS)
         self.kd_reduction = kd_reduction
         self.aim, self.aim_margin, self.lambda_aim, self.lambda_ngm = aim, aim_margin, lambda_aim, lambda_ngm
         self.ngm_mask, self.focal_gamma, self.mask_downsample = ngm_mask, focal_gamma, mask_downsample

@@ -23,7 +23,7 @@ from anomalib_kd_plugins.components.backbone import (
 from anomalib_kd_plugins.components.fusion import MapFusion
 
 from .anomaly_map import AnomalyMapGenerator
-from .attention import MultiPerceptionHead
+from .attention import AsppForm, MultiPerceptionHead
 from .blocks import DecoupleHead, make_res_layer
 from .loss import cosine_distance
 
@@ -75,7 +75,7 @@ class SegmentationNetwork(nn.Module):
         in_channels: int,
         channels: int = 256,
         atrous_rates: Sequence[int] = (6, 12, 18),
-        aspp: str = "torchvision",
+        aspp: AsppForm = "torchvision",
     ) -> None:
         super().__init__()
         self.body = make_res_layer(in_channels, channels, 2)
@@ -113,7 +113,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         seg_channels: int = 256,
         atrous_rates: Sequence[int] = (6, 12, 18),
         score_top_k: int = 100,
-        aspp: str = "torchvision",
+        aspp: AsppForm = "torchvision",
         decouple: bool = True,
         sigma: float = 0.0,
         map_fusion: MapFusion = "seg",
