@@ -86,3 +86,22 @@ def anomalib_command(command: str, model: str, *args: str) -> list[str]:
     import sys
 
     return [str(Path(sys.executable).parent / "anomalib"), command, "--model", model, *TINY_FLAGS[model], *args]
+
+
+def train_cpu_recipe(model: str, root: Path, category: str, workdir: Path) -> tuple[dict[str, float], Any]:
+    """Fit a CPU recipe with a fixed seed, exactly as the demo does; return the test metrics and the engine."""
+    from lightning.pytorch import seed_everything
+
+    from anomalib_kd_plugins.bench.engine import fit_and_test, mvtec_datamodule
+    from anomalib_kd_plugins.recipes import recipe
+
+    spec = recipe(model, "cpu")
+    seed_everything(0, workers=True)
+    metrics, engine, _ = fit_and_test(
+        spec,
+        mvtec_datamodule(spec, root, category),
+        workdir,
+        model_overrides={"visualizer": False},
+        trainer_overrides={"enable_progress_bar": False},
+    )
+    return metrics, engine

@@ -49,3 +49,16 @@ def test_the_tag_legend_defines_every_tag() -> None:
     legend = (DOCS / "README.md").read_text()
     for tag in ("[F]", "[D]", "[A]", "[U]"):
         assert f"**{tag}**" in legend
+
+
+def test_every_relative_link_in_the_readme_and_docs_resolves() -> None:
+    pages = [REPO / "README.md", *DOCS.rglob("*.md"), *(REPO / "anomalib_kd_plugins").rglob("README.md")]
+    checked = 0
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:", "#")):
+                continue
+            path = target.split("#", 1)[0]
+            assert (page.parent / path).exists(), f"{page.relative_to(REPO)}: link {target} resolves to nothing"
+            checked += 1
+    assert checked >= 20  # the README and docs do link each other
