@@ -63,6 +63,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
                     "abnormal_dir": "test/defect",
                     "normal_test_dir": "test/good",
                     "mask_dir": "ground_truth/defect",
+                    "val_split_mode": "same_as_test",  # as MVTecAD: the whole official test split is tested
                 },
             },
         },

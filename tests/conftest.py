@@ -23,6 +23,32 @@ def pytest_configure(config: pytest.Config) -> None:
     del config
 
 
+# The files that take minutes, longest first. pytest-xdist (`--dist loadfile`) hands files to the workers in collection
+# order, so starting with these keeps both workers busy to the end instead of one running a long file alone.
+LONGEST_FIRST = (
+    "quality/test_quality_dmdd.py",
+    "quality/test_quality_adps.py",
+    "integration/test_cli.py",
+    "integration/test_cli_runs.py",
+    "integration/test_export.py",
+    "integration/test_bench.py",
+    "integration/test_scaleout.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the longest files first (a stable sort: every other file, and each file's tests, keep their order)."""
+    del config
+    tests = Path(__file__).resolve().parent
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def key(item: pytest.Item) -> int:
+        path = Path(str(item.fspath)).resolve()
+        return rank.get(path.relative_to(tests).as_posix() if path.is_relative_to(tests) else "", len(rank))
+
+    items.sort(key=key)
+
+
 @pytest.fixture(scope="session")
 def seeded_weights() -> Path:
     """ImageNet tf_efficientnet_lite0 weights in the local HF cache (from the `offline` extra, no download)."""

@@ -80,8 +80,8 @@ class SyntheticAnomalyKDMixin:
                 module.training = mode
 
     def on_train_epoch_end(self) -> None:
-        """Log the learning curves (class docstring) once per epoch."""
-        if not self.probe_images or self._probe_clean is None:
+        """Log the learning curves (class docstring) once per epoch, when the run has a logger to read them."""
+        if not self.probe_images or self._probe_clean is None or not self.trainer.loggers:
             return
         from torchmetrics.functional.classification import binary_average_precision
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from helpers import TINY_FLAGS, run_offline
 from helpers import anomalib_command as _anomalib
@@ -61,7 +59,10 @@ def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, t
     xml = list(export_dir.rglob("openvino/model.xml"))
     assert len(xml) == 1 and xml[0].with_suffix(".bin").stat().st_size > 10_000
 
-    # INT8 post-training quantization (NNCF), calibrated on the datamodule given with --data
+    # INT8 post-training quantization (NNCF), calibrated on the datamodule given with --data; the flags do not
+    # depend on the model, so the CLI path runs once (both models' INT8 graphs are checked in test_export)
+    if model != "Adps":
+        return
     int8_dir = tmp_path / "int8"
     int8_args = [*ov_args[:-1], str(int8_dir), "--compression_type", "INT8_PTQ", *_data_args(tiny_root)]
     int8 = run_offline(_anomalib("export", model, *ckpt, *int8_args), tmp_path)
@@ -182,66 +183,9 @@ def test_benchmark_pipeline_resolves_adps(tiny_root: Path, tmp_path: Path) -> No
     assert shutil.which("anomalib", path=str(BIN))
 
 
-ABLATIONS = [
-    ("Adps", ["--model.fusion", "difference"]),
-    ("Adps", ["--model.fusion", "concat"]),
-    ("Adps", ["--model.psm", "false"]),
-    ("Adps", ["--model.psm_input", "teacher_only"]),
-    ("Adps", ["--model.psm_input", "student_only"]),
-    ("Adps", ["--model.asym_stage", "2"]),
-    ("Dmdd", ["--model.decouple", "false"]),
-    ("Dmdd", ["--model.lambda_ngm", "0", "--model.lambda_aim", "0.5"]),
-]
-
-
-@pytest.mark.parametrize(("model", "option"), ABLATIONS, ids=lambda v: "_".join(v) if isinstance(v, list) else v)
-def test_every_ablation_variant_trains_through_the_stock_cli(
-    model: str, option: list[str], tiny_root: Path, tmp_path: Path
-) -> None:
-    cpu = ["--trainer.max_epochs", "1", "--trainer.accelerator", "cpu", "--default_root_dir", str(tmp_path)]
-    proc = run_offline(_anomalib("train", model, *option, *_data_args(tiny_root), *cpu), tmp_path)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    ckpt = torch.load(next(tmp_path.rglob("model.ckpt")), map_location="cpu", weights_only=False)
-    key, value = option[0].removeprefix("--model."), yaml.safe_load(option[1])
-    assert ckpt["hyper_parameters"][key] == value  # the option reached the model that was trained
-
-
-def test_tensorboard_logger_records_losses_and_metrics(tiny_root: Path, tmp_path: Path) -> None:
-    """`anomalib train --model Adps --trainer.logger TensorBoardLogger`: losses and test metrics reach it."""
-    from tensorboardX.proto import event_pb2
-
-    logger = ["--trainer.logger", "TensorBoardLogger"]
-    logger += ["--trainer.logger.save_dir", str(tmp_path / "tb")]
-    cpu = ["--trainer.max_epochs", "1", "--trainer.accelerator", "cpu", "--default_root_dir", str(tmp_path)]
-    proc = run_offline(_anomalib("train", "Adps", *_data_args(tiny_root), *cpu, *logger), tmp_path)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "but have no logger configured" not in proc.stderr and "infer the `batch_size`" not in proc.stderr
-    tags = set()
-    for path in (tmp_path / "tb").rglob("events.out.tfevents.*"):
-        data, offset = path.read_bytes(), 0
-        while offset < len(data):  # TFRecord framing: length (8), crc (4), payload, crc (4)
-            length = int.from_bytes(data[offset : offset + 8], "little")
-            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
-            tags |= {value.tag for value in event.summary.value}
-            offset += 16 + length
-    assert {"train_loss", "loss_distill", "loss_seg", "pixel_AUROC", "image_AUROC"} <= tags, tags
-
-
 def test_list_models_names_the_plugins_once_the_hook_ran(tmp_path: Path) -> None:
     code = "from anomalib.models import list_models; names = sorted(list_models()); print(names)"
     proc = run_offline([sys.executable, "-c", code], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     names = eval(proc.stdout.strip().splitlines()[-1])  # a printed list of str
     assert names.count("adps") == 1 and names.count("dmdd") == 1 and "patchcore" in names
-
-
-def test_demo_prints_no_python_warning(tmp_path: Path) -> None:
-    """A user's `anomalib-kd demo` (default warning filters, fresh output folder): our lines and the table only."""
-    proc = run_offline([str(BIN / "anomalib-kd"), "demo", "--epochs", "1", "--out", str(tmp_path / "d")], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    output = proc.stdout + proc.stderr
-    warning_lines = [
-        line for line in output.splitlines() if re.search(r"\w*Warning: |\.py:\d+: ", line) or "warnings.warn" in line
-    ]
-    assert warning_lines == [], warning_lines[:10]
-    assert "metric (brick)" in proc.stdout and "pixel AP" in proc.stdout
