@@ -137,7 +137,9 @@ def test_stock_cli_train_under_a_file_names_the_file_before_anything_is_created(
     )
     text = " ".join((proc.stdout + proc.stderr).split())
     assert proc.returncode != 0
-    assert f"--default_root_dir {out} cannot be created: {blocker} is a file, not a folder" in text, text[-3000:]
+    squeezed = "".join(text.split())  # rich wraps long paths wherever it likes, at a "/" too
+    expected = f"--default_root_dir {out} cannot be created: {blocker} is a file, not a folder"
+    assert "".join(expected.split()) in squeezed, text[-3000:]
     assert "Nothing has been trained or written yet" in text
     assert blocker.read_text() == "a file where the output folder should go"  # nothing lost
 
