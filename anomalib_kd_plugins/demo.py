@@ -53,8 +53,8 @@ def run_demo(
         seed_weights()
     _say(f"weights: {LITE0_TIMM_NAME} (ImageNet, local cache, HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']})")
 
-    from anomalib_kd_plugins.bench.engine import fit_and_test, mvtec_datamodule
     from anomalib_kd_plugins.data import SUITE_SIZE, build, check_suite
+    from anomalib_kd_plugins.training import fit_and_test, mvtec_datamodule
 
     data_root = out_dir / "data"
     if not (data_root / category / "train" / "good").is_dir():

@@ -156,18 +156,3 @@ def deployed_metrics(compiled: Any, datamodule: Any, prefix: str) -> dict[str, f
         for metric in metrics:
             metric.update(batch)
     return {prefix + metric.name: float(metric.compute()) for metric in metrics}
-
-
-def smoothing_convolutions(model: Any) -> list[str]:
-    """Names of an OpenVINO model's single-channel convolutions with 1×K or K×1 kernels: the separable map smoothing.
-
-    Identified by shape, not by name: the exporter's node names are generated.
-    """
-    names = []
-    for op in model.get_ops():
-        if op.get_type_name() != "Convolution":
-            continue
-        shape = op.input(1).get_partial_shape()
-        if shape.is_static and len(shape) == 4 and shape[0] == shape[1] == 1 and 1 in (shape[2], shape[3]):
-            names.append(op.get_friendly_name())
-    return names

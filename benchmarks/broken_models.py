@@ -43,12 +43,12 @@ def main() -> None:
     from lightning.pytorch import seed_everything
 
     from anomalib_kd_plugins.bench.diagnostics import dmdd_branch_aurocs, wmb_energy_auroc
-    from anomalib_kd_plugins.bench.engine import fit_and_test, mvtec_datamodule
     from anomalib_kd_plugins.data import BuildConfig, build
     from anomalib_kd_plugins.models.adps import loss as adps_loss
     from anomalib_kd_plugins.models.adps import torch_model
     from anomalib_kd_plugins.models.dmdd import loss as dmdd_loss
     from anomalib_kd_plugins.recipes import recipe
+    from anomalib_kd_plugins.training import fit_and_test, mvtec_datamodule
     from anomalib_kd_plugins.weights import seed
 
     seed()

@@ -24,10 +24,10 @@ def worker(model_name: str, category: str, epochs: int, calls: int, data: Path) 
     import torch
     from lightning.pytorch import Callback
 
-    from anomalib_kd_plugins.bench.engine import fit_and_test
     from anomalib_kd_plugins.bench.measure import current_rss_mb, peak_rss_mb
     from anomalib_kd_plugins.bench.suites import Suite
     from anomalib_kd_plugins.recipes import recipe
+    from anomalib_kd_plugins.training import fit_and_test
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     train_rss: list[float] = []

@@ -92,8 +92,8 @@ def train_cpu_recipe(model: str, root: Path, category: str, workdir: Path) -> tu
     """Fit a CPU recipe with a fixed seed, exactly as the demo does; return the test metrics and the engine."""
     from lightning.pytorch import seed_everything
 
-    from anomalib_kd_plugins.bench.engine import fit_and_test, mvtec_datamodule
     from anomalib_kd_plugins.recipes import recipe
+    from anomalib_kd_plugins.training import fit_and_test, mvtec_datamodule
 
     spec = recipe(model, "cpu")
     seed_everything(0, workers=True)

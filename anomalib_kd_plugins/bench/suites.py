@@ -72,9 +72,10 @@ class Suite:
             from anomalib.data import Folder
 
             return Folder(name=category, root=self.root, **self.folder, **common)
-        from anomalib.data import MVTecAD
+        from anomalib_kd_plugins.training import mvtec_datamodule
 
-        return MVTecAD(root=self.root, category=category, **common)
+        spec = {"train_batch_size": train_batch_size}
+        return mvtec_datamodule(spec, self.root, category, eval_batch_size, self.num_workers)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, for the worker processes."""

@@ -135,8 +135,9 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Fit, test and time one model on each category of the suite, once per seed; rows for the report."""
     from lightning.pytorch import seed_everything
 
+    from anomalib_kd_plugins.training import fit_and_test
+
     from .curves import curve_logger, save_curves
-    from .engine import fit_and_test
     from .measure import model_size, peak_rss_mb, torch_timings
     from .suites import NEEDS_WEIGHTS, Suite
 

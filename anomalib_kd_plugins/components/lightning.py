@@ -273,38 +273,10 @@ class SyntheticAnomalyKDMixin:
 
     @staticmethod
     def _post_training_quantization_ov(model: Any, datamodule: Any = None) -> Any:
-        """anomalib's ``INT8_PTQ`` (NNCF, calibrated on the validation images), with two changes for these models.
+        """anomalib's ``INT8_PTQ`` hook, with the two changes of :mod:`.quantize` (docs/export.md, "INT8")."""
+        from .quantize import quantize_int8
 
-        The same steps as anomalib's ``ExportMixin._post_training_quantization_ov``, plus (measured on the brick
-        ``adps_cpu`` checkpoint, FP32 OpenVINO pixel AP 0.438 / PRO 0.766 / image AUROC 0.896):
-
-        * an ignored scope, the 1-D Gaussian passes (single-channel convolutions found by
-          :func:`anomalib_kd_plugins.deploy.smoothing_convolutions`). Quantized, they turned every Adps map into
-          zeros (pixel AP 0.018, image AUROC 0.5). They cost < 1 ms in float;
-        * NNCF's full bias correction instead of the fast one: pixel AP 0.354 → 0.449 (fast: −0.084 vs FP32; full:
-          +0.011). ADPS scores 1 − cos(T, S), a small difference of two quantized feature maps, so the bias that
-          quantization adds to each conv's output matters more than in a classifier. It slows the export, not the
-          model.
-        """
-        import nncf
-
-        from anomalib_kd_plugins.deploy import smoothing_convolutions
-
-        if datamodule is None:
-            raise ValueError(
-                "INT8 post-training quantization calibrates on images: pass a datamodule (`anomalib export ... "
-                "--compression_type INT8_PTQ --data MVTecAD --data.root ... --data.category ...`)."
-            )
-        datamodule.setup("fit")
-        if model.input(0).partial_shape[0].is_static:
-            datamodule.train_batch_size = model.input(0).shape[0]
-        ignored = smoothing_convolutions(model)
-        return nncf.quantize(
-            model,
-            nncf.Dataset(datamodule.val_dataloader(), lambda batch: batch["image"]),
-            ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
-            fast_bias_correction=False,
-        )
+        return quantize_int8(model, datamodule)
 
     @property
     def trainer_arguments(self) -> dict[str, Any]:

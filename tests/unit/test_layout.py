@@ -58,3 +58,31 @@ def test_the_models_import_nothing_from_each_other() -> None:
         other = next(m for m in MODELS if m != model)
         for path in (PACKAGE / "models" / model).rglob("*.py"):
             assert f"models.{other}" not in path.read_text(), path
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function (relative imports resolved)."""
+    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            module = f"{base}.{node.module}" if node.level and node.module else (node.module or base)
+            found.add(module)
+            found |= {f"{module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_the_layers_only_import_downwards() -> None:
+    # models and components are the product's core; deploy, training, bench, demo and the CLI stand on them
+    upper = ("deploy", "training", "bench", "demo", "cli", "recipes")
+    for folder in ("components", "models"):
+        for path in (PACKAGE / folder).rglob("*.py"):
+            for module in _imports(path):
+                for name in upper:
+                    assert not module.startswith(f"anomalib_kd_plugins.{name}"), f"{path} imports {module}"
+    demo = _imports(PACKAGE / "demo.py")
+    assert not any(m.startswith("anomalib_kd_plugins.bench") for m in demo), "the demo trains without the bench"
+    assert "anomalib_kd_plugins.training" in demo

@@ -1,4 +1,4 @@
-"""Train and test one recipe with anomalib's Engine on CPU: the code the demo, the bench and the tests share."""
+"""Train and test one recipe with anomalib's Engine on CPU: what the demo, the bench and the tests share."""
 
 from __future__ import annotations
 
@@ -50,8 +50,18 @@ def fit_and_test(
     return {**metrics, "fit_s": fit_s}, engine, model
 
 
-def mvtec_datamodule(spec: dict[str, Any], root: str | Path, category: str, eval_batch_size: int = 8) -> Any:
-    """An MVTec-layout category with the recipe's training batch size (the bench's seeded split, no workers)."""
-    from .suites import Suite
+def mvtec_datamodule(
+    spec: dict[str, Any], root: str | Path, category: str, eval_batch_size: int = 8, num_workers: int = 0
+) -> Any:
+    """An MVTec-layout category with the recipe's training batch size and a fixed split (seed 0): every model and
+    run sees the same validation and test images."""
+    from anomalib.data import MVTecAD
 
-    return Suite("mvtec", str(root), [category]).datamodule(category, spec["train_batch_size"], eval_batch_size)
+    return MVTecAD(
+        root=root,
+        category=category,
+        train_batch_size=spec["train_batch_size"],
+        eval_batch_size=eval_batch_size,
+        num_workers=num_workers,
+        seed=0,
+    )
