@@ -23,5 +23,8 @@ def quiet_console() -> None:
     """Hide the upstream notices and Lightning's info lines in this process: the one place the package does so."""
     for message in UPSTREAM_NOTICES:
         warnings.filterwarnings("ignore", message=message)
+    import lightning.fabric
+    import lightning.pytorch  # noqa: F401  (importing them sets their loggers to INFO: set the level afterwards)
+
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
