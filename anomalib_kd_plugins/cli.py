@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 OWN_COMMANDS = ("weights", "data", "config", "demo", "bench")
 
@@ -103,30 +104,26 @@ def _own_command(argv: Sequence[str]) -> int:
     if args.command == "data" and args.action == "fix-images":
         from anomalib_kd_plugins.data.fix_images import fix_images
 
-        try:
-            report = fix_images(args.src, args.dst, args.exif)
-        except ValueError as exc:
-            print(f"anomalib-kd data fix-images: {exc}", file=sys.stderr)
-            return 2
-        print(
-            f"Wrote {args.dst}: {len(report.to_8bit)} converted to 8-bit, {len(report.rotated)} turned upright, "
-            f"{len(report.stripped)} without their EXIF orientation, {len(report.copied)} copied unchanged."
+        return _data_tool(
+            "fix-images",
+            lambda: fix_images(args.src, args.dst, args.exif),
+            lambda report: (
+                f"Wrote {args.dst}: {len(report.to_8bit)} converted to 8-bit, {len(report.rotated)} turned upright, "
+                f"{len(report.stripped)} without their EXIF orientation, {len(report.copied)} copied unchanged."
+            ),
         )
-        return 0
     if args.command == "data" and args.action == "ksdd2":
         from anomalib_kd_plugins.data.ksdd2 import make_ksdd2_layout
 
-        try:
-            layout = make_ksdd2_layout(args.src, args.dst)
-        except ValueError as exc:
-            print(f"anomalib-kd data ksdd2: {exc}", file=sys.stderr)
-            return 2
-        print(
-            f"Linked {args.dst}: {layout.train_good} training images, {layout.test_good} good and "
-            f"{layout.test_defect} defective test images ({layout.train_defect_skipped} defective training images "
-            "left out: training uses defect-free images only)"
+        return _data_tool(
+            "ksdd2",
+            lambda: make_ksdd2_layout(args.src, args.dst),
+            lambda layout: (
+                f"Linked {args.dst}: {layout.train_good} training images, {layout.test_good} good and "
+                f"{layout.test_defect} defective test images ({layout.train_defect_skipped} defective training "
+                "images left out: training uses defect-free images only)"
+            ),
         )
-        return 0
     if args.command == "data":
         from anomalib_kd_plugins.data import DEFAULT_CATEGORIES, BuildConfig, build
 
@@ -143,6 +140,17 @@ def _own_command(argv: Sequence[str]) -> int:
     from anomalib_kd_plugins.demo import run_demo
 
     return run_demo(models=args.models, category=args.category, epochs=args.epochs, out=args.out, seed=args.seed)
+
+
+def _data_tool(action: str, make: Callable[[], Any], describe: Callable[[Any], str]) -> int:
+    """Run one ``anomalib-kd data`` tool: its summary line, or its ValueError as one line and exit code 2."""
+    try:
+        result = make()
+    except ValueError as exc:
+        print(f"anomalib-kd data {action}: {exc}", file=sys.stderr)
+        return 2
+    print(describe(result))
+    return 0
 
 
 def _config(args: argparse.Namespace) -> int:
