@@ -16,15 +16,19 @@ UPSTREAM_NOTICES = (
 )
 # Lightning's informational lines (accelerator probe, seed, logging tips, callback overrides) go to these loggers;
 # the demo and bench print their own summary instead. Warnings and errors still show.
-CHATTY_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+# The standalone `pytorch_lightning` and `lightning_fabric` packages (anomalib's dependencies import them too) have
+# loggers of their own. Each package sets its logger to INFO when imported, so they are imported first.
+CHATTY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
 
 
 def quiet_console() -> None:
     """Hide the upstream notices and Lightning's info lines in this process: the one place the package does so."""
     for message in UPSTREAM_NOTICES:
         warnings.filterwarnings("ignore", message=message)
-    import lightning.fabric
-    import lightning.pytorch  # noqa: F401  (importing them sets their loggers to INFO: set the level afterwards)
+    import importlib
+    import importlib.util
 
     for name in CHATTY_LOGGERS:
+        if importlib.util.find_spec(name.split(".")[0]) is not None:
+            importlib.import_module(name)  # its import sets its logger to INFO: set the level afterwards
         logging.getLogger(name).setLevel(logging.WARNING)
