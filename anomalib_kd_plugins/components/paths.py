@@ -93,19 +93,29 @@ def _check_lightning(path: Path, size: int, checkpoint: Any) -> None:
         )
 
 
+def _load_checked(path: Any, load: Any) -> dict[str, Any]:
+    """``load()`` the checkpoint at ``path``; a missing, empty, damaged or foreign file raises one sentence instead."""
+    file = Path(path)
+    size = _check_present(file)
+    try:
+        checkpoint = load()
+    except Exception as error:
+        if (mapped := _unreadable(file, size, error)) is None:
+            raise
+        raise mapped from None
+    _check_lightning(file, size, checkpoint)
+    return checkpoint
+
+
 def check_checkpoint_file(path: str | Path) -> None:
     """Raise an error naming a checkpoint that cannot be restored: missing, empty, truncated or not Lightning's."""
     import torch
 
-    path = Path(path)
-    size = _check_present(path)
     try:
-        checkpoint: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        if (mapped := _unreadable(path, size, error)) is None:
-            return
-        raise mapped from None
-    _check_lightning(path, size, checkpoint)
+        _load_checked(path, lambda: torch.load(path, map_location="cpu", weights_only=True))
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):
+            raise  # readable, but holds objects beyond tensors: Lightning's loader decides (not one of ours)
 
 
 class CheckedCheckpointIO(AnomalibCheckpointIO):
@@ -118,16 +128,7 @@ class CheckedCheckpointIO(AnomalibCheckpointIO):
 
     def load_checkpoint(self, path: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Load as anomalib does; a missing, empty, damaged or foreign file raises one sentence instead."""
-        file = Path(path)
-        size = _check_present(file)
-        try:
-            checkpoint = super().load_checkpoint(path, *args, **kwargs)
-        except Exception as error:
-            if (mapped := _unreadable(file, size, error)) is None:
-                raise
-            raise mapped from None
-        _check_lightning(file, size, checkpoint)
-        return checkpoint
+        return _load_checked(path, lambda: super(CheckedCheckpointIO, self).load_checkpoint(path, *args, **kwargs))
 
 
 def check_checkpoint_restores(trainer: Any) -> None:
