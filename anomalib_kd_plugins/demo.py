@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-METRICS = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score")
-LABELS = {"pixel_AUPR": "pixel AP", "pixel_AUPRO": "PRO (FPR≤0.3)"}
+from anomalib_kd_plugins.metrics import LABELS, METRICS
+
+if TYPE_CHECKING:
+    from anomalib_kd_plugins.recipes import Recipe
 
 
 def _say(msg: str) -> None:
     print(f"[anomalib-kd demo] {msg}", flush=True)
 
 
-def _cpu_recipes(models: list[str] | None) -> dict[str, dict]:
+def _cpu_recipes(models: list[str] | None) -> dict[str, Recipe]:
     """Model name -> its CPU recipe, for every requested (default: every) plugin model."""
     from anomalib_kd_plugins.recipes import PLUGIN_MODELS, recipe
 
@@ -65,12 +68,12 @@ def run_demo(
     results: dict[str, dict[str, float]] = {}
     images: dict[str, Path] = {}
     for name, spec in specs.items():
-        trainer = {"max_epochs": epochs} if epochs else {}
-        _say(f"{name}: recipe cpu, {spec['trainer'] | trainer}, {spec['image_size']}² images, {spec['init_args']}")
+        spec = spec.with_setting("max_epochs", epochs) if epochs else spec
+        _say(f"{name}: recipe cpu, {spec.trainer}, {spec.image_size}² images, {spec.constructor_args()}")
         seed_everything(seed, workers=True)
-        datamodule = mvtec_datamodule(spec, data_root, category)
+        datamodule = mvtec_datamodule(data_root, category, spec.train_batch_size)
         metrics, engine, _ = fit_and_test(
-            spec, datamodule, out_dir / "results", trainer_overrides={**trainer, "enable_model_summary": False}
+            spec, datamodule, out_dir / "results", trainer_overrides={"enable_model_summary": False}
         )
         results[name] = metrics
         images[name] = Path(engine.trainer.default_root_dir) / "images"

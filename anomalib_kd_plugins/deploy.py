@@ -134,25 +134,3 @@ def export_openvino(
             **compression,
         )
     )
-
-
-def deployed_metrics(compiled: Any, datamodule: Any, prefix: str) -> dict[str, float]:
-    """Pixel AP, PRO (FPR ≤ 0.3) and image AUROC of a compiled OpenVINO model on the datamodule's test set.
-
-    ``PaperEvaluator``'s own metrics, on the exported graph's outputs (its post-processor included), so they compare
-    with ``engine.test`` figures. Keys are ``prefix`` + the metric name.
-    """
-    import torch
-
-    from anomalib_kd_plugins.components.evaluator import PaperEvaluator
-
-    names = ("pixel_AUPR", "pixel_AUPRO", "image_AUROC")
-    metrics = [metric for metric in PaperEvaluator().test_metrics if metric.name in names]
-    for batch in datamodule.test_dataloader():
-        out = openvino_outputs(compiled, batch.image)
-        scores = torch.from_numpy(out["pred_score"]).reshape(-1)
-        maps = torch.from_numpy(out["anomaly_map"]).reshape(len(scores), *batch.image.shape[-2:])
-        batch = batch.update(pred_score=scores, anomaly_map=maps)
-        for metric in metrics:
-            metric.update(batch)
-    return {prefix + metric.name: float(metric.compute()) for metric in metrics}

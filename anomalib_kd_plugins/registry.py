@@ -32,6 +32,13 @@ def plugin_entry_points() -> list[EntryPoint]:
     return list(seen.values())
 
 
+def plugin_models() -> tuple[str, ...]:
+    """This package's model class names, as its ``anomalib.models`` entry points declare them (pyproject.toml): the
+    one list of our models that the recipes, the demo, the bench and the tests read."""
+    package = __name__.split(".")[0]
+    return tuple(ep.name for ep in plugin_entry_points() if ep.value.split(":")[0].split(".")[0] == package)
+
+
 def _initializing(module_name: str) -> bool:
     """Whether any module of ``module_name``'s top-level package is mid-import (an import cycle, not a failure)."""
     top = module_name.split(".")[0]

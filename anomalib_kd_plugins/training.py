@@ -6,43 +6,34 @@ import time
 from pathlib import Path
 from typing import Any
 
-from anomalib_kd_plugins.recipes import build_model
+from anomalib_kd_plugins.recipes import Recipe, build_model, validation_args
 
 
 def fit_and_test(
-    spec: dict[str, Any],
+    spec: Recipe,
     datamodule: Any,
     workdir: str | Path,
     model_overrides: dict[str, Any] | None = None,
     trainer_overrides: dict[str, Any] | None = None,
 ) -> tuple[dict[str, float], Any, Any]:
-    """Fit a recipe (``recipes.recipe``) on a datamodule, then test it; returns (metrics + ``fit_s``, engine, model).
+    """Fit a recipe (``recipes.Recipe``) on a datamodule, then test it; returns (metrics + ``fit_s``, engine, model).
 
     Args:
-        spec: the recipe (init args, image size, normalisation, trainer arguments).
+        spec: the recipe (init args, image size, normalisation, budget).
         datamodule: an anomalib datamodule.
         workdir: the Engine's ``default_root_dir``.
         model_overrides: constructor arguments on top of the recipe's (e.g. ``{"visualizer": False}``).
         trainer_overrides: Engine/Trainer arguments on top of the recipe's and the CPU defaults (e.g.
             ``{"max_epochs": 2, "enable_progress_bar": False}``).
 
-    Validation runs once, after the last epoch (it sets the thresholds).
+    Validation runs once, after the last epoch or step (``recipes.validation_args``; it sets the thresholds).
     """
     from anomalib.engine import Engine
 
     model = build_model(spec, **(model_overrides or {}))
-    trainer = {**spec["trainer"], **(trainer_overrides or {})}
-    val_every = trainer["max_epochs"] if trainer.get("max_epochs", -1) > 0 else 1
-    engine = Engine(
-        **{
-            "accelerator": "cpu",
-            "devices": 1,
-            "default_root_dir": workdir,
-            "logger": False,
-            "check_val_every_n_epoch": val_every,
-            **trainer,
-        }
-    )
+    trainer = {**spec.trainer, **(trainer_overrides or {})}
+    defaults = {"accelerator": "cpu", "devices": 1, "default_root_dir": workdir, "logger": False}
+    engine = Engine(**{**defaults, **validation_args(trainer), **trainer})
     start = time.perf_counter()
     engine.fit(model, datamodule=datamodule)
     fit_s = time.perf_counter() - start
@@ -51,7 +42,7 @@ def fit_and_test(
 
 
 def mvtec_datamodule(
-    spec: dict[str, Any], root: str | Path, category: str, eval_batch_size: int = 8, num_workers: int = 0
+    root: str | Path, category: str, train_batch_size: int, eval_batch_size: int = 8, num_workers: int = 0
 ) -> Any:
     """An MVTec-layout category with the recipe's training batch size and a fixed split (seed 0): every model and
     run sees the same validation and test images."""
@@ -60,7 +51,7 @@ def mvtec_datamodule(
     return MVTecAD(
         root=root,
         category=category,
-        train_batch_size=spec["train_batch_size"],
+        train_batch_size=train_batch_size,
         eval_batch_size=eval_batch_size,
         num_workers=num_workers,
         seed=0,

@@ -24,8 +24,8 @@ import csv
 import statistics
 from pathlib import Path
 
-METRICS = ("pixel_AUPR", "pixel_AUPRO", "image_AUROC", "pixel_AUROC")
-LABELS = {"pixel_AUPR": "pixel AP", "pixel_AUPRO": "PRO", "image_AUROC": "image AUROC", "pixel_AUROC": "pixel AUROC"}
+from anomalib_kd_plugins.metrics import CELL, LABELS
+from anomalib_kd_plugins.metrics import QUALITY as METRICS
 
 
 def variant_settings(model: str, changes: dict[str, object]) -> dict[str, object]:
@@ -37,9 +37,9 @@ def variant_settings(model: str, changes: dict[str, object]) -> dict[str, object
     from anomalib_kd_plugins.recipes import recipe
 
     spec = recipe(model, "cpu")
-    warmup = int(spec["init_args"].get("student_warmup_epochs", 0))
+    warmup = int(spec.init_args.get("student_warmup_epochs", 0))
     if warmup and changes.get("psm_input", "fused") != "fused":
-        return {**changes, "student_warmup_epochs": 0, "max_epochs": spec["trainer"]["max_epochs"] - warmup}
+        return {**changes, "student_warmup_epochs": 0, "max_epochs": spec.budget.epochs - warmup}
     return dict(changes)
 
 
@@ -119,7 +119,8 @@ def main() -> int:
     out = Path(args.out).resolve()
     chosen = [v for v in VARIANTS if not args.variants or v[0] in args.variants]
     if not args.report_only:
-        from anomalib_kd_plugins.bench import driver
+        from anomalib_kd_plugins.bench import BenchConfig
+        from anomalib_kd_plugins.bench import run as run_bench
 
         for seed in args.seeds:  # seed-major: every variant has seed 0 before any has seed 1
             for name, model, changes, _ in chosen:
@@ -127,11 +128,17 @@ def main() -> int:
                 run = out / "runs" / f"{name}_seed{seed}"
                 if (run / "bench.csv").exists():
                     continue
-                data = args.root or str(out / "data")
-                argv = ["--models", model, "--seeds", str(seed), "--out", str(run), "--root", data]
-                argv += ["--quiet", "--repeats", "1"] + (["--categories", *args.categories] if args.categories else [])
-                argv += ["--set", *(f"{model}.{k}={_json(v)}" for k, v in settings.items())]
-                if driver.main(argv) != 0:
+                config = BenchConfig(
+                    models=(model,),
+                    seeds=(seed,),
+                    out=str(run),
+                    root=args.root or str(out / "data"),
+                    categories=args.categories,
+                    settings={model: settings},
+                    repeats=1,
+                    quiet=True,
+                )
+                if run_bench(config) != 0:
                     raise SystemExit(f"bench failed for {name} seed {seed}; see {run}")
     rows = collect(out)
     write_csv(rows, out / "ablations.csv")
@@ -142,12 +149,6 @@ def main() -> int:
     print((out / "ablations.md").read_text())
     print(f"wrote {out / 'ablations.csv'}, {out / 'ablations.md'} and {out / 'ablations.png'}")
     return 0
-
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def collect(out: Path) -> list[dict[str, object]]:
@@ -208,8 +209,8 @@ def report(rows: list[dict[str, object]]) -> str:
     lines = [
         "Mean over the demo categories, mean ± std over seeds; per category: pixel AP (mean over seeds).",
         "",
-        "| variant | what | seeds | pixel AP | PRO | image AUROC | pixel AUROC | " + " | ".join(categories) + " |",
-        "|---|---|---|---|---|---|---|" + "---|" * len(categories),
+        "| variant | what | seeds | " + " | ".join(LABELS[m] for m in METRICS) + " | " + " | ".join(categories) + " |",
+        "|---|---|---|" + "---|" * (len(METRICS) + len(categories)),
     ]
     for name, _, _, what in VARIANTS:
         if name not in stats:
@@ -264,7 +265,7 @@ def plot(rows: list[dict[str, object]], path: Path) -> None:
         return
     colors = ["tab:blue" if n.startswith("adps") else "tab:orange" for n in names]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
-    for ax, metric in zip(axes, ("pixel_AUPR", "pixel_AUPRO", "image_AUROC"), strict=True):
+    for ax, metric in zip(axes, CELL, strict=True):
         means = [stats[n][metric][0] for n in names]
         errs = [stats[n][metric][1] if stats[n][metric][1] == stats[n][metric][1] else 0.0 for n in names]
         ax.bar(range(len(names)), means, yerr=errs, color=colors, capsize=3)

@@ -44,6 +44,7 @@ def main() -> None:
 
     from anomalib_kd_plugins.bench.diagnostics import dmdd_branch_aurocs, wmb_energy_auroc
     from anomalib_kd_plugins.data import BuildConfig, build
+    from anomalib_kd_plugins.metrics import RANKING_METRICS
     from anomalib_kd_plugins.models.adps import loss as adps_loss
     from anomalib_kd_plugins.models.adps import torch_model
     from anomalib_kd_plugins.models.dmdd import loss as dmdd_loss
@@ -81,13 +82,13 @@ def main() -> None:
             seed_everything(0, workers=True)
             metrics, engine, _ = fit_and_test(
                 spec,
-                mvtec_datamodule(spec, root, args.category),
+                mvtec_datamodule(root, args.category, spec.train_batch_size),
                 Path(tmp) / variant,
                 model_overrides={"visualizer": False},
                 trainer_overrides={"enable_progress_bar": False},
             )
-            keep = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO")
-            if spec["model"] == "Adps":
+            keep = RANKING_METRICS
+            if spec.model == "Adps":
                 metrics["wmb_energy_AUROC"] = wmb_energy_auroc(engine)
                 keep = (*keep, "wmb_energy_AUROC")
             else:

@@ -14,7 +14,8 @@ import argparse
 import csv
 from pathlib import Path
 
-METRICS = ("pixel_AUPR", "pixel_AUPRO", "image_AUROC", "pixel_AUROC")
+from anomalib_kd_plugins.metrics import CELL, LABELS
+from anomalib_kd_plugins.metrics import QUALITY as METRICS
 
 
 def parse_grid(items: list[str]) -> list[tuple[str, str, int]]:
@@ -42,18 +43,29 @@ def main() -> int:
         with (out / "budget_curve.csv").open() as f:
             return report(list(csv.DictReader(f)), out)
 
-    from anomalib_kd_plugins.bench import driver
+    from anomalib_kd_plugins.bench import BenchConfig
+    from anomalib_kd_plugins.bench import run as run_bench
+    from anomalib_kd_plugins.bench.config import parse_setting
 
+    settings: dict[str, dict[str, object]] = {}
+    for setting in args.set:
+        model, key, value = parse_setting(setting)
+        settings.setdefault(model, {})[key] = value
     rows = []
     for model, knob, value in parse_grid(args.grid):
         run = out / f"{model}_{knob}{value}"
-        argv = ["--models", model, f"--{knob}", str(value), "--out", str(run), "--quiet", "--repeats", "3"]
-        argv += ["--seeds", *map(str, args.seeds)] + (["--categories", *args.categories] if args.categories else [])
-        settings = [x for x in args.set if x.split(".", 1)[0] == model]
-        argv += ["--set", *settings] if settings else []
-        if knob == "epochs":  # the trained models share the data built at the CPU recipes' size
-            argv += ["--root", str(out / "data")]
-        if driver.main(argv) != 0:
+        config = BenchConfig(
+            models=(model,),
+            seeds=tuple(args.seeds),
+            out=str(run),
+            root=str(out / "data"),  # one build of the suite for every point (each recipe resizes it)
+            categories=args.categories,
+            settings={model: settings[model]} if model in settings else {},
+            repeats=3,
+            quiet=True,
+            **{knob.replace("-", "_"): value},
+        )
+        if run_bench(config) != 0:
             raise SystemExit(f"bench failed for {model} {knob} {value}; see {run}")
         with (run / "bench.csv").open() as f:
             means = [r for r in csv.DictReader(f) if r["category"] == "mean"]
@@ -85,8 +97,8 @@ def markdown(rows: list[dict]) -> str:
         budget = f"{r['epochs']} epochs" if r.get("epochs") else f"{r['image_size']}², one pass"
         points.setdefault((r["model"], budget), []).append(r)
     lines = [
-        "| model | budget | fit s / category | pixel AP | PRO | image AUROC | pixel AUROC |",
-        "|---|---|---|---|---|---|---|",
+        "| model | budget | fit s / category | " + " | ".join(LABELS[m] for m in METRICS) + " |",
+        "|---|---|---|" + "---|" * len(METRICS),
     ]
     for (model, budget), group in points.items():
         cells = [f"{sum(float(r[m]) for r in group) / len(group):.3f}" for m in METRICS]
@@ -104,7 +116,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    for ax, metric in zip(axes, ("pixel_AUPR", "pixel_AUPRO", "image_AUROC"), strict=True):
+    for ax, metric in zip(axes, CELL, strict=True):
         for j, model in enumerate(models):
             pts = sorted(
                 (float(r["fit_s"]), float(r[metric]), r.get("epochs") or f"{r['image_size']}²")
@@ -116,7 +128,7 @@ def plot(rows: list[dict], path: Path) -> None:
                 ax.annotate(str(label), (x, y), xytext=(4, 4 - 10 * j), textcoords="offset points", fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("fit seconds per category (log, 2 CPU cores)")
-        ax.set_title(metric)
+        ax.set_title(LABELS[metric])
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-CELL = ("pixel_AUPR", "pixel_AUPRO", "image_AUROC")
+from anomalib_kd_plugins.metrics import CELL
 
 
 def table(runs: dict[str, list[Path]], models: list[str] | None = None, seeds: list[int] | None = None) -> str:

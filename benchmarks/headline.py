@@ -17,7 +17,9 @@ import math
 import statistics
 from pathlib import Path
 
-QUALITY = {"pixel_AUPR": "pixel AP", "pixel_AUPRO": "PRO", "image_AUROC": "image AUROC", "pixel_AUROC": "pixel AUROC"}
+from anomalib_kd_plugins import metrics
+
+QUALITY = {m: metrics.LABELS[m] for m in metrics.QUALITY}
 COST = {"fit_s": "fit s / category", "latency_ms_b1": "ms / image (b1)", "peak_rss_mb": "peak RSS MiB"}
 
 

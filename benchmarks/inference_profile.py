@@ -85,13 +85,13 @@ def build(preset: str, size: int) -> Any:
     from anomalib_kd_plugins.recipes import by_name, model_class
 
     spec = by_name(preset)
-    cls = model_class(spec["model"])
-    args = {**spec["init_args"], "pre_trained": False, "visualizer": False}
-    if spec["model"] == "Adps":
+    cls = model_class(spec.model)
+    args = {**spec.constructor_args(), "pre_trained": False, "visualizer": False}
+    if spec.model == "Adps":
         args["student_pretrained"] = False
-    pre = backbone_pre_processor((size, size), args.get("backbone"), spec.get("normalization", "backbone"))
+    pre = backbone_pre_processor((size, size), args.get("backbone"), spec.normalization)
     model = cls(**args, pre_processor=pre).eval()
-    if spec["model"] == "Patchcore":
+    if spec.model == "Patchcore":
         with torch.inference_mode():
             features = model.model.feature_extractor(torch.zeros(1, 3, size, size))
         dim = sum(features[layer].shape[1] for layer in args["layers"])
@@ -163,7 +163,7 @@ class FloorProfile:
         from anomalib_kd_plugins.bench.measure import teacher_forward
         from anomalib_kd_plugins.recipes import recipe
 
-        self.forward = teacher_forward({**recipe("Adps"), "image_size": size}, torch.rand(batch, 3, size, size))
+        self.forward = teacher_forward(recipe("Adps").replace(image_size=size), torch.rand(batch, 3, size, size))
         self.totals: list[float] = []
 
     def flops(self) -> float:

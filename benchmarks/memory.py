@@ -38,7 +38,7 @@ def worker(model_name: str, category: str, epochs: int, calls: int, data: Path) 
             train_rss.append(current_rss_mb())
 
     preset = recipe(model_name, "cpu")
-    dm = Suite("demo", str(data), [category]).datamodule(category, preset["train_batch_size"])
+    dm = Suite("demo", str(data), [category]).datamodule(category, preset.train_batch_size)
     with tempfile.TemporaryDirectory() as workdir:
         metrics, _, model = fit_and_test(
             preset,

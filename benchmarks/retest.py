@@ -17,7 +17,10 @@ import argparse
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anomalib_kd_plugins.bench.worker import WorkerJob
 
 INFERENCE_ONLY = {
     "Adps": {"sigma", "map_fusion"},
@@ -27,7 +30,7 @@ INFERENCE_ONLY = {
 
 def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
     """``MODEL.KEY=VALUE`` → {model: {key: value}}; only inference-only keys, else the result would be a lie."""
-    from anomalib_kd_plugins.bench.driver import parse_setting
+    from anomalib_kd_plugins.bench.config import parse_setting
 
     out: dict[str, dict[str, Any]] = {}
     for setting in settings:
@@ -40,31 +43,30 @@ def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def retest(
-    spec: dict[str, Any], overrides: dict[str, Any], ckpt: Path, category: str, seed: int, workdir: Path
+    job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, seed: int, workdir: Path
 ) -> dict[str, Any]:
     """One checkpoint, re-tested with ``overrides`` on top of its recipe."""
     import torch
     from anomalib.engine import Engine
     from lightning.pytorch import seed_everything
 
-    from anomalib_kd_plugins.bench.suites import Suite
-    from anomalib_kd_plugins.bench.worker import METRICS
+    from anomalib_kd_plugins.metrics import METRICS
     from anomalib_kd_plugins.recipes import build_model
 
-    preset = {**spec["preset"], "init_args": {**spec["preset"]["init_args"], **overrides}}
+    preset = job.recipe.with_args(**overrides)
     seed_everything(seed, workers=True)
     model = build_model(preset, visualizer=False)
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
-    datamodule = Suite(**spec["suite"]).datamodule(category, preset["train_batch_size"])
+    datamodule = job.suite.datamodule(category, preset.train_batch_size)
     engine = Engine(accelerator="cpu", devices=1, logger=False, default_root_dir=workdir, enable_progress_bar=False)
     engine.validate(model, datamodule=datamodule, verbose=False)
     metrics = engine.test(model, datamodule=datamodule, verbose=False)[0]
     return {
-        "suite": spec["suite"]["name"],
-        "model": spec["model"],
+        "suite": job.suite.name,
+        "model": job.model,
         "category": category,
         "seed": seed,
-        "image_size": preset["image_size"],
+        "image_size": preset.image_size,
         "overrides": json.dumps(overrides),
         **{m: float(metrics[m]) for m in METRICS if m in metrics},
     }
@@ -77,23 +79,23 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", help="default: the models a --set names, else every model saved")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    from anomalib_kd_plugins.bench.worker import run_dir
+    from anomalib_kd_plugins.bench.worker import WorkerJob
 
     sets = parse_sets(args.set)
     rows = []
     for out in args.runs:
         for spec_path in sorted(out.glob("spec_*.json")):
-            spec = json.loads(spec_path.read_text())
-            name = spec["model"]
+            job = WorkerJob.from_dict(json.loads(spec_path.read_text()))
+            name = job.model
             if name not in (args.models or list(sets) or [name]):
                 continue
-            for seed in spec["seeds"]:
-                for category in spec["suite"]["categories"]:
-                    folder = run_dir(spec, category, seed)
+            for seed in job.seeds:
+                for category in job.suite.categories:
+                    folder = job.run_dir(category, seed)
                     ckpt = next(folder.glob("**/weights/lightning/model.ckpt"), None)
                     if ckpt is None:
                         raise SystemExit(f"no checkpoint under {folder}: was {out} written by anomalib-kd bench?")
-                    rows.append(retest(spec, sets.get(name, {}), ckpt, category, seed, args.out / "runs"))
+                    rows.append(retest(job, sets.get(name, {}), ckpt, category, seed, args.out / "runs"))
                     print(json.dumps(rows[-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "bench.csv", "w", newline="") as f:

@@ -11,8 +11,8 @@ from typing import Any
 from anomalib_kd_plugins.recipes import PLUGIN_MODELS, recipe
 
 # the recipe table's `tiny` recipes: unpretrained resnet18 at 64², seconds per fit
-TINY: dict[str, dict[str, Any]] = {m: recipe(m, "tiny")["init_args"] for m in PLUGIN_MODELS}
-TINY_SIZE = recipe("Adps", "tiny")["image_size"]
+TINY: dict[str, dict[str, Any]] = {m: recipe(m, "tiny").constructor_args() for m in PLUGIN_MODELS}
+TINY_SIZE = recipe("Adps", "tiny").image_size
 
 
 def cli_flags(init_args: dict[str, Any]) -> list[str]:
@@ -99,7 +99,7 @@ def train_cpu_recipe(model: str, root: Path, category: str, workdir: Path) -> tu
     seed_everything(0, workers=True)
     metrics, engine, _ = fit_and_test(
         spec,
-        mvtec_datamodule(spec, root, category),
+        mvtec_datamodule(root, category, spec.train_batch_size),
         workdir,
         model_overrides={"visualizer": False},
         trainer_overrides={"enable_progress_bar": False},

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from anomalib_kd_plugins.deploy import OPENVINO_PRECISIONS
+from anomalib_kd_plugins.recipes import Recipe
 
+from .config import BACKENDS, FOLDER_KEYS, RECIPE_KINDS, BenchConfig
 from .suites import MODELS, SUITES
-from .worker import say
+from .worker import WorkerJob, say
 
 
 def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -29,7 +31,7 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
     p.add_argument("--root", help="dataset root (mvtec, folder); demo: where to build the data (default OUT/data)")
     p.add_argument("--categories", nargs="+", help="default: every category of the suite")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    p.add_argument("--recipe", choices=("cpu", "paper"), help="default: paper for mvtec, cpu otherwise")
+    p.add_argument("--recipe", choices=RECIPE_KINDS, help="default: paper for mvtec, cpu otherwise")
     p.add_argument("--paper-backbones", action="store_true", help="wide_resnet50_2 teachers (needs their weights)")
     p.add_argument("--image-size", type=int, help="override every recipe's image size")
     p.add_argument("--epochs", type=int, help="override every trained model's epochs (PatchCore stays 1 pass)")
@@ -46,7 +48,7 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
         "--backends",
         nargs="+",
         default=["torch"],
-        choices=("torch", "openvino", "openvino-int8"),
+        choices=BACKENDS,
         help="openvino: export (FP32 IR) and time it once per model; openvino-int8: also anomalib's int8_ptq export "
         "(NNCF, calibrated on each category's validation images), timed, and both graphs scored on every test set",
     )
@@ -76,92 +78,55 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
         "--out (e.g. after a report change); give the run's --models",
     )
     folder = p.add_argument_group("folder suite (anomalib.data.Folder arguments)")
-    for arg in ("normal-dir", "abnormal-dir", "mask-dir", "normal-test-dir"):
-        folder.add_argument(f"--{arg}")
+    for key in FOLDER_KEYS:
+        folder.add_argument(f"--{key.replace('_', '-')}")
     return p
-
-
-RECIPE_KEYS = ("normalization", "image_size", "train_batch_size")
-
-
-def parse_setting(setting: str) -> tuple[str, str, Any]:
-    """``MODEL.KEY=VALUE`` → (model, key, value); VALUE is read as JSON when it parses, else kept as a string."""
-    try:
-        target, raw = setting.split("=", 1)
-        model, key = target.split(".", 1)
-    except ValueError:
-        raise SystemExit(f"--set {setting!r}: expected MODEL.KEY=VALUE, e.g. Adps.anomaly_source=self") from None
-    try:
-        return model, key, json.loads(raw)
-    except json.JSONDecodeError:
-        return model, key, raw
-
-
-def apply_setting(recipes: dict[str, dict], setting: str) -> None:
-    """Apply one ``MODEL.KEY=VALUE`` override to the recipes of this run (a model not in the run is an error)."""
-    model, key, value = parse_setting(setting)
-    if model not in recipes:
-        raise SystemExit(f"--set {setting!r}: {model} is not among the models of this run {sorted(recipes)}")
-    if key in RECIPE_KEYS:
-        recipes[model][key] = value
-    elif key in ("max_epochs", "max_steps"):
-        recipes[model]["trainer"] = {key: value, **({"max_epochs": -1} if key == "max_steps" else {})}
-    else:
-        recipes[model]["init_args"][key] = value
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns non-zero if any model failed (the others' results are still written)."""
-    args = parser().parse_args(argv)
-    return run(args)
+    return run(BenchConfig.from_namespace(parser().parse_args(argv)))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Orchestrate one worker process per model, then write CSV, markdown and plots."""
+def run(config: BenchConfig) -> int:
+    """Run one bench: a worker process per model, then CSV, markdown and plots in ``config.out``.
+
+    Returns non-zero if any model failed (the others' results are still written).
+    """
     from anomalib_kd_plugins.weights import go_offline
 
     from .curves import plateau_table, plot_curves
     from .report import frame, galleries, markdown, plots, write_csv
 
     go_offline()  # offline first; the workers inherit it
-    from .suites import make_suite, recipe
+    from .suites import make_suite
 
-    out = Path(args.out).resolve()
+    out = Path(config.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    kind = args.recipe or ("paper" if args.suite == "mvtec" else "cpu")
-    recipes = {
-        m: recipe(m, kind, args.paper_backbones or kind == "paper", args.image_size, args.epochs) for m in args.models
-    }
-    for setting in args.set:
-        apply_setting(recipes, setting)
-    size = max(r["image_size"] for r in recipes.values())
-    folder = {
-        "normal_dir": args.normal_dir,
-        "abnormal_dir": args.abnormal_dir,
-        "mask_dir": args.mask_dir,
-        "normal_test_dir": args.normal_test_dir,
-    }
-    suite = make_suite(args.suite, args.root, args.categories, out, folder, args.num_workers)
+    recipes = config.model_recipes()
+    size = max(r.image_size for r in recipes.values())
+    categories = list(config.categories) if config.categories else None
+    suite = make_suite(config.suite, config.root, categories, out, dict(config.folder), config.num_workers)
     say(f"suite {suite.name}: {len(suite.categories)} categories {suite.categories} under {suite.root}")
     (out / "gallery").mkdir(exist_ok=True)
     start = time.perf_counter()
-    if args.report_only:
-        rows, failed = saved_results(out, args.models), []
+    if config.report_only:
+        rows, failed = saved_results(out, list(config.models)), []
     else:
-        rows, failed = train_models(args, recipes, kind, suite, out)
+        rows, failed = train_models(config, recipes, suite, out)
 
     df = frame(rows)
     csv = write_csv(df, out / "bench.csv")
-    table = markdown(df, args.baseline)
+    table = markdown(df, config.baseline)
     took = f"{time.perf_counter() - start:.0f} s in all"
-    if args.report_only:
+    if config.report_only:
         took = "report rewritten from the result files"
     (out / "bench.md").write_text(
-        f"Suite `{suite.name}` ({', '.join(suite.categories)}), recipe `{kind}`, {size}² max image size, "
-        f"seeds {args.seeds}, {took}.\n\n{table}"
+        f"Suite `{suite.name}` ({', '.join(suite.categories)}), recipe `{config.kind}`, {size}² max image size, "
+        f"seeds {list(config.seeds)}, {took}.\n\n{table}"
     )
     pngs = plots(df, out) if df["pixel_AUROC"].notna().any() else []
-    pngs += galleries(out / "gallery", out, suite.categories, args.models)
+    pngs += galleries(out / "gallery", out, suite.categories, list(config.models))
     pngs += plot_curves(out / "curves", out)
     if (out / "curves").is_dir():
         (out / "curves.md").write_text(plateau_table(out / "curves"))
@@ -182,43 +147,41 @@ def saved_results(out: Path, models: list[str]) -> list[dict[str, Any]]:
 
 
 def train_models(
-    args: argparse.Namespace, recipes: dict[str, dict], kind: str, suite: Any, out: Path
+    config: BenchConfig, recipes: dict[str, Recipe], suite: Any, out: Path
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One worker process per model (weights seeded first); returns the rows and the models that failed."""
     from .suites import pretrained_available
 
-    if any(r["init_args"]["backbone"] == "tf_efficientnet_lite0" for r in recipes.values()):
+    if any(r.init_args["backbone"] == "tf_efficientnet_lite0" for r in recipes.values()):
         from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, is_seeded, seed
 
         if not is_seeded(LITE0_TIMM_NAME):
             say("seeding ImageNet tf_efficientnet_lite0 weights into the local Hugging Face cache")
             seed()
-    weights = {b: pretrained_available(b) for b in {r["init_args"]["backbone"] for r in recipes.values()}}
-    say(f"models {args.models}, recipe {kind}, pretrained weights available: {weights}")
+    weights = {b: pretrained_available(b) for b in {r.init_args["backbone"] for r in recipes.values()}}
+    say(f"models {list(config.models)}, recipe {config.kind}, pretrained weights available: {weights}")
 
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
     start = time.perf_counter()
-    for i, model in enumerate(args.models, 1):
-        preset = recipes[model]
-        spec = {
-            "model": model,
-            "preset": preset,
-            "suite": suite.to_dict(),
-            "quality": weights[preset["init_args"]["backbone"]],
-            "backends": args.backends,
-            "repeats": args.repeats,
-            "ov_precision": args.ov_precision,
-            "seeds": args.seeds,
-            "gallery_dir": str(out / "gallery"),
-            "curves_dir": str(out / "curves"),
-            "workdir": str(out / "runs"),
-            "progress": not args.quiet,
-        }
+    for i, model in enumerate(config.models, 1):
+        spec = recipes[model]
+        job = WorkerJob(
+            model=model,
+            recipe=spec,
+            suite=suite,
+            quality=weights[spec.init_args["backbone"]],
+            backends=config.backends,
+            repeats=config.repeats,
+            ov_precision=config.ov_precision,
+            seeds=config.seeds,
+            out=str(out),
+            progress=not config.quiet,
+        )
         spec_path, result_path = out / f"spec_{model}.json", out / f"result_{model}.json"
-        spec_path.write_text(json.dumps(spec, indent=1))
+        spec_path.write_text(json.dumps(job.to_dict(), indent=1))
         result_path.unlink(missing_ok=True)
-        say(f"({i}/{len(args.models)}) {model}: {preset['init_args']}, {preset['image_size']}², {preset['trainer']}")
+        say(f"({i}/{len(config.models)}) {model}: {spec.constructor_args()}, {spec.image_size}², {spec.trainer}")
         cmd = [sys.executable, "-m", "anomalib_kd_plugins.bench.worker", str(spec_path), str(result_path)]
         proc = subprocess.run(cmd, check=False)
         if proc.returncode != 0 or not result_path.exists():

@@ -7,7 +7,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anomalib_kd_plugins.recipes import Recipe
 
 
 def peak_rss_mb() -> float:
@@ -52,7 +55,7 @@ def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int, rounds:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def teacher_forward(preset: dict[str, Any], images: Any) -> Callable[[], Any]:
+def teacher_forward(preset: Recipe, images: Any) -> Callable[[], Any]:
     """A forward of the preset's teacher alone on ``images`` resized to the preset's size: its backbone's features at
     its layers, built as the models build it (pruned after the deepest layer; random weights: the time does not
     depend on them). The floor of any distillation model."""
@@ -60,14 +63,15 @@ def teacher_forward(preset: dict[str, Any], images: Any) -> Callable[[], Any]:
 
     from anomalib_kd_plugins.components.backbone import build_feature_extractor
 
-    args = preset["init_args"]
-    teacher = build_feature_extractor(args["backbone"], args["layers"], pre_trained=False, requires_grad=False).eval()
-    size = preset["image_size"]
+    args = preset.init_args
+    teacher = build_feature_extractor(args["backbone"], list(args["layers"]), pre_trained=False, requires_grad=False)
+    teacher.eval()
+    size = preset.image_size
     x = F.interpolate(images, size=(size, size), mode="bilinear")
     return lambda: teacher(x)
 
 
-def torch_timings(model: Any, images: Any, repeats: int, preset: dict[str, Any] | None = None) -> dict[str, float]:
+def torch_timings(model: Any, images: Any, repeats: int, preset: Recipe | None = None) -> dict[str, float]:
     """Eager torch latency (ms/image at batch 1) and throughput (images/s at batch 8) of the full module.
 
     ``model(images)`` is what the exported graph computes too: pre-processor → network → post-processor. With
@@ -122,3 +126,26 @@ def model_size(model: Any) -> dict[str, float]:
     params = sum(p.numel() for p in model.model.parameters())
     state = sum(t.numel() * t.element_size() for t in model.model.state_dict().values())
     return {"params_m": params / 1e6, "state_mb": state / 2**20}
+
+
+def deployed_metrics(compiled: Any, datamodule: Any, prefix: str) -> dict[str, float]:
+    """Pixel AP, PRO (FPR ≤ 0.3) and image AUROC of a compiled OpenVINO model on the datamodule's test set.
+
+    ``PaperEvaluator``'s own metrics, on the exported graph's outputs (its post-processor included), so they compare
+    with ``engine.test`` figures. Keys are ``prefix`` + the metric name.
+    """
+    import torch
+
+    from anomalib_kd_plugins.components.evaluator import PaperEvaluator
+    from anomalib_kd_plugins.deploy import openvino_outputs
+    from anomalib_kd_plugins.metrics import CELL
+
+    metrics = [metric for metric in PaperEvaluator().test_metrics if metric.name in CELL]
+    for batch in datamodule.test_dataloader():
+        out = openvino_outputs(compiled, batch.image)
+        scores = torch.from_numpy(out["pred_score"]).reshape(-1)
+        maps = torch.from_numpy(out["anomaly_map"]).reshape(len(scores), *batch.image.shape[-2:])
+        batch = batch.update(pred_score=scores, anomaly_map=maps)
+        for metric in metrics:
+            metric.update(batch)
+    return {prefix + metric.name: float(metric.compute()) for metric in metrics}

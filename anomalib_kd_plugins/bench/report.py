@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from anomalib_kd_plugins.metrics import CELL, METRICS, PER_CATEGORY, SHORT_LABELS, cell_label
+
 from .suites import NEEDS_WEIGHTS
-from .worker import METRICS
 
 SPEED = (
     "fit_s",
@@ -19,7 +20,7 @@ SPEED = (
     "int8_throughput_ips_b8",
 )
 # quality of the exported graphs (``--backends openvino-int8``): OpenVINO FP32 and INT8, f32 pinned for float layers
-DEPLOYED = tuple(f"{kind}_{m}" for kind in ("ov", "int8") for m in ("pixel_AUPR", "pixel_AUPRO", "image_AUROC"))
+DEPLOYED = tuple(f"{kind}_{m}" for kind in ("ov", "int8") for m in CELL)
 SIZE = ("peak_rss_mb", "params_m", "state_mb")
 # OpenVINO's inference precision (f32, bf16): the CPU plugin picks bf16 by default where the CPU supports it
 PRECISION = "ov_precision"
@@ -39,12 +40,7 @@ COLUMNS = (
     *DEPLOYED,
 )
 LABELS = {
-    "image_AUROC": "img AUROC",
-    "pixel_AUROC": "pix AUROC",
-    "pixel_AUPR": "pix AP",
-    "pixel_AUPRO": "PRO",
-    "image_F1Score": "img F1",
-    "pixel_F1Score": "pix F1",
+    **SHORT_LABELS,
     "fit_s": "fit s",
     "latency_ms_b1": "ms/img b1",
     "throughput_ips_b8": "img/s b8",
@@ -120,9 +116,6 @@ def _over_seeds(rows: Any) -> tuple[Any, Any]:
     return mean, std
 
 
-PER_CATEGORY = ("pixel_AUPR", "pixel_AUPRO", "pixel_AUROC", "image_AUROC")
-
-
 def markdown(df: Any, baseline: str | None = "Patchcore") -> str:
     """Per-model means over categories (mean ± std over seeds, with speed and memory ratios against ``baseline`` of
     the same run), then per category: pixel AP / PRO / pixel AUROC / image AUROC, mean ± std over seeds."""
@@ -148,22 +141,19 @@ def markdown(df: Any, baseline: str | None = "Patchcore") -> str:
     if means["int8_pixel_AUPR"].notna().any():
         lines += ["", "Exported graphs on the test sets (OpenVINO, f32 for float layers), mean over categories:", ""]
         lines += [
-            "| model | FP32 pix AP | INT8 pix AP | FP32 PRO | INT8 PRO | FP32 img AUROC | INT8 img AUROC | "
-            "INT8 speed-up b1 |",
+            "| model | "
+            + " | ".join(f"{kind} {SHORT_LABELS[m]}" for m in CELL for kind in ("FP32", "INT8"))
+            + " | INT8 speed-up b1 |",
             "|" + "---|" * 8,
         ]
         for model, (row, std) in summary.items():
-            pairs = [
-                _cell(row, f"{kind}_{m}", std)
-                for m in ("pixel_AUPR", "pixel_AUPRO", "image_AUROC")
-                for kind in ("ov", "int8")
-            ]
+            pairs = [_cell(row, f"{kind}_{m}", std) for m in CELL for kind in ("ov", "int8")]
             speedup = row["ov_latency_ms_b1"] / row["int8_latency_ms_b1"]
             lines.append(f"| {model} | " + " | ".join(pairs) + f" | {speedup:.2f} |")
     per_cat = df[df["category"] != "mean"]
     cats = list(dict.fromkeys(per_cat["category"]))
     spread = " (mean ± std over seeds " + ", ".join(map(str, seeds)) + ")" if len(seeds) > 1 else ""
-    lines += ["", f"Per category, pixel AP / PRO / pixel AUROC / image AUROC{spread}:", ""]
+    lines += ["", f"Per category, {cell_label(PER_CATEGORY)}{spread}:", ""]
     lines += ["| model | " + " | ".join(cats) + " |", "|" + "---|" * (len(cats) + 1)]
     for model, group in per_cat.groupby("model", sort=False):
         cells = []
@@ -214,7 +204,7 @@ def plots(df: Any, out: Path) -> list[Path]:
     models = list(dict.fromkeys(means["model"]))
     colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, metric in zip(axes, ("pixel_AUPR", "pixel_AUPRO"), strict=True):
+    for ax, metric in zip(axes, CELL[:2], strict=True):
         for j, model in enumerate(models):
             row, std = _over_seeds(means[means["model"] == model])
             err = std[metric] if std[metric] == std[metric] else 0.0

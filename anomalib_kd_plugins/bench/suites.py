@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-from anomalib_kd_plugins.recipes import RECIPES, paper_backbone
+from anomalib_kd_plugins.recipes import RECIPES, Recipe, paper_backbone
 from anomalib_kd_plugins.recipes import recipe as table_recipe
 
 MODELS = tuple(RECIPES)
-SUITES = ("demo", "mvtec", "folder")
+SuiteName = Literal["demo", "mvtec", "folder"]
+SUITES = get_args(SuiteName)
 NEEDS_WEIGHTS = "needs pretrained weights"
 
 
@@ -20,7 +21,7 @@ def recipe(
     paper_backbones: bool = False,
     image_size: int | None = None,
     epochs: int | None = None,
-) -> dict[str, Any]:
+) -> Recipe:
     """A model's recipe for the benchmark: ``kind`` "cpu" (fast, lite0) or "paper"; optional overrides.
 
     ``paper_backbones`` swaps in the WRN50 teacher and layers of the model's WRN50 recipe (DMDD's ``paper_b``).
@@ -31,11 +32,11 @@ def recipe(
         raise ValueError(f"recipe must be 'cpu' or 'paper', got {kind!r}")
     spec = table_recipe(model, kind)
     if paper_backbones:
-        spec["init_args"].update(paper_backbone(model))
+        spec = spec.with_args(**paper_backbone(model))
     if image_size:
-        spec["image_size"] = image_size
+        spec = spec.replace(image_size=image_size)
     if epochs and model != "Patchcore":  # PatchCore is one pass over the training set by definition
-        spec["trainer"] = {"max_epochs": epochs}
+        spec = spec.with_setting("max_epochs", epochs)
     return spec
 
 
@@ -74,8 +75,7 @@ class Suite:
             return Folder(name=category, root=self.root, **self.folder, **common)
         from anomalib_kd_plugins.training import mvtec_datamodule
 
-        spec = {"train_batch_size": train_batch_size}
-        return mvtec_datamodule(spec, self.root, category, eval_batch_size, self.num_workers)
+        return mvtec_datamodule(self.root, category, train_batch_size, eval_batch_size, self.num_workers)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, for the worker processes."""

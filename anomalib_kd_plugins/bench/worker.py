@@ -5,14 +5,63 @@ Run by the driver as ``python -m anomalib_kd_plugins.bench.worker SPEC.json RESU
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-METRICS = ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score")
-RANKING_METRICS = METRICS[:4]  # threshold-free
+from anomalib_kd_plugins.metrics import METRICS, RANKING_METRICS
+from anomalib_kd_plugins.recipes import Recipe
+
+from .suites import Suite
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """What one worker process runs: one model's recipe over every category of a suite, once per seed.
+
+    Its JSON form (``to_dict``) is the spec file the driver writes and the worker reads.
+    """
+
+    model: str
+    recipe: Recipe
+    suite: Suite
+    quality: bool  # pretrained weights are available, so quality cells mean something
+    backends: tuple[str, ...]
+    repeats: int
+    ov_precision: str
+    seeds: tuple[int, ...]
+    out: str  # the bench's output folder
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able spec."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        plain = {"recipe": self.recipe.to_dict(), "suite": self.suite.to_dict()}
+        return {**fields, **plain, "backends": list(self.backends), "seeds": list(self.seeds)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerJob:
+        """The job of a spec file."""
+        typed = {"recipe": Recipe.from_dict(data["recipe"]), "suite": Suite(**data["suite"])}
+        return cls(**{**data, **typed, "backends": tuple(data["backends"]), "seeds": tuple(data["seeds"])})
+
+    def run_dir(self, category: str, seed: int) -> Path:
+        """The Engine folder of one fit (its checkpoint lies below it), for ``benchmarks/retest.py`` too."""
+        return Path(self.out) / "runs" / self.model / category / f"seed{seed}"
+
+    @property
+    def gallery_dir(self) -> Path:
+        """Where the gallery maps go."""
+        return Path(self.out) / "gallery"
+
+    @property
+    def curves_dir(self) -> Path:
+        """Where the learning curves go."""
+        return Path(self.out) / "curves"
 
 
 def say(msg: str) -> None:
@@ -27,7 +76,7 @@ def _test_images(datamodule: Any, count: int = 8) -> Any:
 
 
 def _openvino(
-    engine: Any, model: Any, datamodule: Any, images: Any, workdir: Path, spec: dict[str, Any], first: bool
+    engine: Any, model: Any, datamodule: Any, images: Any, workdir: Path, job: WorkerJob, first: bool
 ) -> dict[str, Any]:
     """Export to OpenVINO through anomalib (FP32, and INT8 with ``openvino-int8``), time on the first category and
     score both graphs on every test set (INT8 only); a missing ``export`` extra is reported."""
@@ -35,27 +84,27 @@ def _openvino(
         import openvino  # noqa: F401
     except ImportError:
         return {"note": "openvino: install the export extra"}
-    from anomalib_kd_plugins.deploy import compile_openvino, deployed_metrics, export_openvino
+    from anomalib_kd_plugins.deploy import compile_openvino, export_openvino
 
-    from .measure import openvino_timings
+    from .measure import deployed_metrics, openvino_timings
 
-    int8 = "openvino-int8" in spec["backends"]
-    if not (first or (int8 and spec["quality"])):  # nothing to time, nothing to score
+    int8 = "openvino-int8" in job.backends
+    if not (first or (int8 and job.quality)):  # nothing to time, nothing to score
         return {}
     row: dict[str, Any] = {}
-    size, precision = tuple(images.shape[-2:]), spec["ov_precision"]
+    size, precision = tuple(images.shape[-2:]), job.ov_precision
     fp32_xml = export_openvino(engine, model, workdir / "export", size)
     if first:  # latency does not depend on the category: time once
-        say(f"{spec['model']}: timing OpenVINO (inference precision: {precision})")
-        row.update(openvino_timings(str(fp32_xml), images, spec["repeats"], precision))
-        say(f"{spec['model']}: OpenVINO ran in {row.get('ov_precision', '?')}")
+        say(f"{job.model}: timing OpenVINO (inference precision: {precision})")
+        row.update(openvino_timings(str(fp32_xml), images, job.repeats, precision))
+        say(f"{job.model}: OpenVINO ran in {row.get('ov_precision', '?')}")
     if int8:
-        say(f"{spec['model']}: INT8 post-training quantization (NNCF) and scoring both graphs")
+        say(f"{job.model}: INT8 post-training quantization (NNCF) and scoring both graphs")
         int8_xml = export_openvino(engine, model, workdir / "export_int8", size, datamodule=datamodule)
         if first:
-            timings = openvino_timings(str(int8_xml), images, spec["repeats"], precision)
+            timings = openvino_timings(str(int8_xml), images, job.repeats, precision)
             row.update({k.replace("ov_", "int8_", 1): v for k, v in timings.items() if k != "ov_precision"})
-        if spec["quality"]:
+        if job.quality:
             row.update(deployed_metrics(compile_openvino(fp32_xml, "f32"), datamodule, "ov_"))
             row.update(deployed_metrics(compile_openvino(int8_xml, "f32"), datamodule, "int8_"))
     return row
@@ -126,12 +175,7 @@ def _gallery_maps(model: Any, datamodule: Any, path: Path) -> None:
     )
 
 
-def run_dir(spec: dict[str, Any], category: str, seed: int) -> Path:
-    """The Engine folder of one fit (its checkpoint lies below it), for ``benchmarks/retest.py`` too."""
-    return Path(spec["workdir"]) / spec["model"] / category / f"seed{seed}"
-
-
-def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
+def run(job: WorkerJob) -> list[dict[str, Any]]:
     """Fit, test and time one model on each category of the suite, once per seed; rows for the report."""
     from lightning.pytorch import seed_everything
 
@@ -139,36 +183,32 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
     from .curves import curve_logger, save_curves
     from .measure import model_size, peak_rss_mb, torch_timings
-    from .suites import NEEDS_WEIGHTS, Suite
+    from .suites import NEEDS_WEIGHTS
 
-    preset, name = spec["preset"], spec["model"]
-    suite = Suite(**spec["suite"])
-    quality = spec["quality"]
-    overrides = {} if quality else {"pre_trained": False}
-    preset = {**preset, "init_args": {**preset["init_args"], **overrides}}
-    seeds = spec["seeds"]
+    name, suite, quality, seeds = job.model, job.suite, job.quality, job.seeds
+    preset = job.recipe if quality else job.recipe.with_args(pre_trained=False)
     rows = []
     runs = [(seed, category) for seed in seeds for category in suite.categories]
     for i, (seed, category) in enumerate(runs, 1):
-        say(f"{name} · {category} · seed {seed} ({i}/{len(runs)}): fit and test, {preset['trainer']}")
+        say(f"{name} · {category} · seed {seed} ({i}/{len(runs)}): fit and test, {preset.trainer}")
         seed_everything(seed, workers=True)  # every model and category starts from the same seed
-        datamodule = suite.datamodule(category, preset["train_batch_size"])
-        workdir = run_dir(spec, category, seed)
+        datamodule = suite.datamodule(category, preset.train_batch_size)
+        workdir = job.run_dir(category, seed)
         metrics, engine, model = fit_and_test(
             preset,
             datamodule,
             workdir,
             model_overrides={"visualizer": False},
             trainer_overrides={
-                "enable_progress_bar": spec.get("progress", True),
+                "enable_progress_bar": job.progress,
                 "enable_model_summary": False,
                 "logger": curve_logger(workdir),
             },
         )
-        save_curves(workdir, Path(spec["curves_dir"]) / f"{name}__{category}__seed{seed}.csv")
+        save_curves(workdir, job.curves_dir / f"{name}__{category}__seed{seed}.csv")
         raw = _raw_metrics(engine, model, datamodule) if quality else {}
         if quality and seed == seeds[0]:
-            _gallery_maps(model, datamodule, Path(spec["gallery_dir"]) / f"{name}__{category}.npz")
+            _gallery_maps(model, datamodule, job.gallery_dir / f"{name}__{category}.npz")
         images = _test_images(datamodule)
         say(f"{name} · {category}: timing torch eager on {tuple(images.shape)} real test images")
         row: dict[str, Any] = {
@@ -176,18 +216,18 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             "model": name,
             "category": category,
             "seed": seed,
-            "backbone": preset["init_args"]["backbone"],
+            "backbone": preset.init_args["backbone"],
             "pre_trained": quality,
-            "image_size": preset["image_size"],
-            "train": json.dumps(preset["trainer"]),
+            "image_size": preset.image_size,
+            "train": json.dumps(preset.trainer),
             **({m: metrics.get(m) for m in METRICS} if quality else {}),
             **raw,
             "fit_s": metrics["fit_s"],
-            **torch_timings(model, images, spec["repeats"], preset),
+            **torch_timings(model, images, job.repeats, preset),
             **model_size(model),
         }
-        if {"openvino", "openvino-int8"} & set(spec["backends"]):
-            row.update(_openvino(engine, model, datamodule, images, workdir, spec, first=i == 1))
+        if {"openvino", "openvino-int8"} & set(job.backends):
+            row.update(_openvino(engine, model, datamodule, images, workdir, job, first=i == 1))
         if not quality:
             row["note"] = NEEDS_WEIGHTS
         rows.append(row)
@@ -205,11 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     quiet_console()
     go_offline()  # offline first: weights only from the seeded local cache
     spec_path, out_path = argv or sys.argv[1:]
-    spec = json.loads(Path(spec_path).read_text())
+    job = WorkerJob.from_dict(json.loads(Path(spec_path).read_text()))
     start = time.perf_counter()
-    rows = run(spec)
+    rows = run(job)
     Path(out_path).write_text(json.dumps(rows, indent=1))
-    say(f"{spec['model']}: done in {time.perf_counter() - start:.0f} s")
+    say(f"{job.model}: done in {time.perf_counter() - start:.0f} s")
     return 0
 
 

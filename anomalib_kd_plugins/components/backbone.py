@@ -136,9 +136,9 @@ def load_backbone_weights(extractor: TimmFeatureExtractor, backbone: str) -> Non
     keys (bn2..., classifier..., conv_head...)" on every model built. The full model loads the checkpoint strictly
     (timm's own check), and the extractor takes exactly its own tensors from it; any tensor it lacks is an error.
 
-    The full model's random initialisation runs on a forked RNG: without it, it drew from the global stream and
-    every module built afterwards (the student) started from other weights than before this function existed, so
-    seeded fits no longer printed the README's figures (demo Adps brick pixel AP 0.438 → 0.527, same seed).
+    The full model's random initialisation runs on a forked RNG: without it, it would draw from the global stream,
+    and every module built afterwards (the student) would start from other weights, so a seeded fit would depend on
+    whether the teacher was pretrained.
     """
     with torch.random.fork_rng(devices=[]):
         full = timm.create_model(backbone, pretrained=True).state_dict()
@@ -191,10 +191,10 @@ def to_inference_layout(images: torch.Tensor) -> torch.Tensor:
 class InferenceLayoutMixin:
     """Eval mode runs in channels_last (weights and inputs), train mode in the default contiguous layout.
 
-    channels_last is oneDNN's faster convolution layout on CPU: with the separable smoothing it took Adps from 29.6
-    to 23.6 ms per 128² image (``benchmarks/inference_profile.py``), maps within 1e-7. Training keeps the contiguous
+    channels_last is oneDNN's faster convolution layout on CPU (docs/performance.md; ``benchmarks/inference_profile.py``
+    measures it), with maps equal to the contiguous layout's within float rounding. Training keeps the contiguous
     layout, because other convolution kernels round differently and a seeded fit would drift from the figures the
-    README reproduces (measured: up to 0.04 pixel AP on one category after 10 epochs).
+    README reproduces (docs/performance.md).
     """
 
     def train(self, mode: bool = True):

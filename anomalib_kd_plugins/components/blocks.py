@@ -12,12 +12,11 @@ from anomalib_kd_plugins.components.checks import tracing
 class ConvBNReLU(nn.Sequential):
     """Conv (no bias) → BN → ReLU; in eval mode the BN is folded into the convolution's weights.
 
-    Folding computes the same function (maps within 1e-7) in one pass over the activations instead of two. It is what
-    an eval-mode BN costs that matters: at the full resolution of the Adps PSM's last up-block its two BNs took 1.2 ms
-    of a 24 ms 128² forward (per-module hooks). Train mode runs the three modules as they are, so training and seeded
-    fits are unchanged; the children keep nn.Sequential's names (0, 1, 2), so checkpoints load either way. Exports
-    (ONNX, OpenVINO, torch.export) trace the three modules too, so the exported graphs stay the ones the FP32 and
-    INT8 figures were measured on; OpenVINO folds the BN itself.
+    Folding computes the same function (maps within float rounding) in one pass over the activations instead of two,
+    which matters at the full resolution of the Adps PSM's last up-block (docs/performance.md). Train mode runs the
+    three modules as they are, so training and seeded fits are unchanged; the children keep nn.Sequential's names
+    (0, 1, 2), so checkpoints load either way. Exports (ONNX, OpenVINO, torch.export) trace the three modules too,
+    so the exported graphs stay the ones the FP32 and INT8 figures were measured on; OpenVINO folds the BN itself.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

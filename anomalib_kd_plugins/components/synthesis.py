@@ -11,8 +11,8 @@ fills the mask:
   smooth colour fields), grey when the training images are grey and coloured otherwise.
 * ``"mixed"``: for each anomaly one of the three fills above that need no files (``"perlin"``, ``"self"``,
   ``"procedural"``), drawn with equal odds, so that no single kind of fill (a smooth grey blob, say) is a shortcut
-  the models can learn to call "anomalous". Measured on the demo suite, it lowered both models' mean pixel AP
-  (Dmdd 0.474 → 0.263, Adps 0.321 → 0.255; docs/experiments/2026-11-rounds-1-4.md, round 2), so no recipe uses it.
+  the models can learn to call "anomalous". No recipe uses it: it lowered both models' mean pixel AP on the demo
+  suite (docs/experiments/2026-11-rounds-1-4.md, round 2).
 * ``"folder"``: a user's texture folder (DTD, as DRAEM, DeSTSeg and ADPS use): ``anomaly_source_path``.
 * ``"matched"``: anomalies that keep the surface's local contrast and grain (:class:`MatchedAnomalyGenerator`), in
   five shapes of the industrial defect families: Perlin blobs, thin curved strokes and small spots filled with a

@@ -97,7 +97,7 @@ def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> Non
 def test_shipped_configs_are_the_recipe_table() -> None:
     """The YAML files inside the package are what `anomalib-kd config NAME` renders from the recipe table."""
     from anomalib_kd_plugins.components.backbone import backbone_normalization
-    from anomalib_kd_plugins.recipes import NORM, by_name, config_dir, config_names, render_config
+    from anomalib_kd_plugins.recipes import by_name, config_dir, config_names, render_config
 
     shipped = sorted(p.stem for p in config_dir().glob("*.yaml"))
     assert shipped == sorted(config_names()) == ["adps", "adps_cpu", "adps_ksdd2", "dmdd", "dmdd_b", "dmdd_cpu"]
@@ -107,13 +107,14 @@ def test_shipped_configs_are_the_recipe_table() -> None:
         config, spec = yaml.safe_load(text), by_name(name)
         model = config["model"]
         assert model["class_path"] == f"anomalib_kd_plugins.{spec['model']}"
-        assert {k: model["init_args"][k] for k in spec["init_args"]} == spec["init_args"]
-        assert {k: config["trainer"][k] for k in spec["trainer"]} == spec["trainer"]
-        assert config["data"]["init_args"]["train_batch_size"] == spec["train_batch_size"]
+        args = spec.constructor_args()
+        assert {k: model["init_args"][k] for k in args} == args
+        assert {k: config["trainer"][k] for k in spec.trainer} == spec.trainer
+        assert config["data"]["init_args"]["train_batch_size"] == spec.train_batch_size
         resize, normalize = model["init_args"]["pre_processor"]["init_args"]["transform"]["init_args"]["transforms"]
-        assert resize["init_args"]["size"] == [spec["image_size"]] * 2
-        per_backbone = spec.get("normalization", NORM) == "backbone"
-        mean, std = backbone_normalization(spec["init_args"]["backbone"] if per_backbone else None)
+        assert resize["init_args"]["size"] == [spec.image_size] * 2
+        per_backbone = spec.normalization == "backbone"
+        mean, std = backbone_normalization(spec.init_args["backbone"] if per_backbone else None)
         assert normalize["init_args"] == {"mean": mean, "std": std}  # the teacher's own statistics (lite0: 0.5/0.5)
 
 
@@ -152,8 +153,8 @@ for name in {names!r}:
     assert sorted(printed) == sorted(names)
     for name, text in printed.items():
         config, spec = yaml.safe_load(text), by_name(name)
-        assert config["model"]["class_path"] == f"anomalib_kd_plugins.{spec['model']}", name
-        assert config["model"]["init_args"]["backbone"] == spec["init_args"]["backbone"], name
+        assert config["model"]["class_path"] == f"anomalib_kd_plugins.{spec.model}", name
+        assert config["model"]["init_args"]["backbone"] == spec.init_args["backbone"], name
 
 
 def test_benchmark_pipeline_resolves_adps(tiny_root: Path, tmp_path: Path) -> None:

@@ -71,14 +71,14 @@ def test_csv_and_plots_are_written(tmp_path: Path) -> None:
 
 
 def test_recipes_follow_the_table_and_flags() -> None:
-    assert recipe("Adps")["init_args"]["backbone"] == "tf_efficientnet_lite0"
-    assert recipe("Adps", "paper")["init_args"]["backbone"] == "wide_resnet50_2"
-    assert recipe("Adps", "paper")["trainer"] == {"max_epochs": 300}
-    assert recipe("Patchcore", paper_backbones=True)["init_args"]["layers"] == ["layer2", "layer3"]
-    assert recipe("ReverseDistillation")["init_args"]["backbone"] == "resnet18"  # RD's decoder needs a ResNet
-    assert recipe("Dmdd", epochs=3)["trainer"] == {"max_epochs": 3}
-    assert recipe("Patchcore", epochs=3)["trainer"] == {"max_epochs": 1}  # one pass by definition
-    assert recipe("Adps", image_size=64)["image_size"] == 64
+    assert recipe("Adps").init_args["backbone"] == "tf_efficientnet_lite0"
+    assert recipe("Adps", "paper").init_args["backbone"] == "wide_resnet50_2"
+    assert recipe("Adps", "paper").trainer == {"max_epochs": 300}
+    assert recipe("Patchcore", paper_backbones=True).constructor_args()["layers"] == ["layer2", "layer3"]
+    assert recipe("ReverseDistillation").init_args["backbone"] == "resnet18"  # RD's decoder needs a ResNet
+    assert recipe("Dmdd", epochs=3).trainer == {"max_epochs": 3}
+    assert recipe("Patchcore", epochs=3).trainer == {"max_epochs": 1}  # one pass by definition
+    assert recipe("Adps", image_size=64).image_size == 64
     with pytest.raises(ValueError, match="Unknown benchmark model"):
         recipe("Padim")
 
@@ -140,20 +140,24 @@ def test_gallery_puts_image_truth_and_every_models_map_side_by_side(tmp_path: Pa
 
 
 def test_set_overrides_one_recipe_setting_of_one_model() -> None:
-    from anomalib_kd_plugins.bench.driver import apply_setting
+    from anomalib_kd_plugins.bench import BenchConfig
+    from anomalib_kd_plugins.bench.driver import parser
 
-    recipes = {"Adps": recipe("Adps"), "Patchcore": recipe("Patchcore")}
-    apply_setting(recipes, "Adps.anomaly_source=self")
-    apply_setting(recipes, "Adps.sigma=2")
-    apply_setting(recipes, "Adps.max_epochs=20")
-    apply_setting(recipes, "Patchcore.normalization=imagenet")
-    assert recipes["Adps"]["init_args"]["anomaly_source"] == "self" and recipes["Adps"]["init_args"]["sigma"] == 2
-    assert recipes["Adps"]["trainer"] == {"max_epochs": 20}
-    assert recipes["Patchcore"]["normalization"] == "imagenet" and "anomaly_source" not in recipes["Patchcore"]
+    def config(*settings: str) -> BenchConfig:
+        return BenchConfig.from_namespace(parser().parse_args(["--models", "Adps", "Patchcore", "--set", *settings]))
+
+    sets = ("Adps.anomaly_source=self", "Adps.sigma=2", "Adps.max_epochs=20", "Patchcore.normalization=imagenet")
+    recipes = config(*sets).model_recipes()
+    assert recipes["Adps"].init_args["anomaly_source"] == "self" and recipes["Adps"].init_args["sigma"] == 2
+    assert recipes["Adps"].trainer == {"max_epochs": 20}
+    assert recipes["Patchcore"].normalization == "imagenet" and "anomaly_source" not in recipes["Patchcore"].init_args
+    assert recipe("Adps").init_args.get("anomaly_source") != "self"  # the table's recipe is untouched
     with pytest.raises(SystemExit, match="not among the models"):
-        apply_setting(recipes, "Dmdd.kd_reduction=batch_sum")
+        config("Dmdd.kd_reduction=batch_sum")
     with pytest.raises(SystemExit, match=r"expected MODEL\.KEY=VALUE"):
-        apply_setting(recipes, "anomaly_source=self")
+        config("anomaly_source=self")
+    with pytest.raises(ValueError, match="not among the models"):  # the typed entry point says the same
+        BenchConfig(models=("Adps",), settings={"Dmdd": {"sigma": 2}})
 
 
 @pytest.mark.parametrize(("config", "kind"), [("realphoto_cpu", "cpu"), ("mvtec_paper", "paper")])
@@ -167,7 +171,7 @@ def test_benchmark_grids_use_the_recipe_table(config: str, kind: str) -> None:
     grid = yaml.safe_load((config_dir() / "benchmark" / f"{config}.yaml").read_text())["benchmark"]["model"]["grid"]
     for member in grid:
         model, args = member["class_path"], member["init_args"]
-        expected = paper_backbone(model) if kind == "paper" else table_recipe(model, "cpu")["init_args"]
+        expected = paper_backbone(model) if kind == "paper" else table_recipe(model, "cpu").constructor_args()
         assert (args["backbone"], args["layers"]) == (expected["backbone"], expected["layers"]), model
 
 

@@ -36,7 +36,7 @@ def test_ksdd2_layout_feeds_the_configs_folder_datamodule(tmp_path: Path) -> Non
     src = _fake_ksdd2(tmp_path / "KolektorSDD2")
     layout = make_ksdd2_layout(src, tmp_path / "folder")
     assert (layout.train_good, layout.train_defect_skipped, layout.test_good, layout.test_defect) == (3, 1, 2, 2)
-    args = {**by_name("adps_ksdd2")["data"]["init_args"], "root": tmp_path / "folder"}
+    args = {**by_name("adps_ksdd2").data["init_args"], "root": tmp_path / "folder"}
     datamodule = Folder(**args, train_batch_size=2, eval_batch_size=2, num_workers=0)
     datamodule.setup()
     train, test = datamodule.train_data.samples, datamodule.test_data.samples

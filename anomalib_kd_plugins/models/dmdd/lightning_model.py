@@ -36,6 +36,8 @@ from .torch_model import DmddFeatures, DmddModel
 Schedule = Literal["two_phase", "joint"]
 SCHEDULES = get_args(Schedule)
 
+PAPER_STEPS = 5000  # DeSTSeg's schedule (docs/dmdd.md §2.2): the length an unbounded fit splits into its phases
+
 
 class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
     """Dual-Modeling Decouple Distillation.
@@ -181,11 +183,12 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
 
     # ---------------------------------------------------------------------------------------------- schedule
     def total_steps(self) -> int:
-        """All training steps of this fit (max_epochs × batches, else max_steps)."""
+        """All training steps of this fit (max_epochs × batches, else max_steps); DeSTSeg's ``PAPER_STEPS`` when the
+        trainer is unbounded (``max_epochs=-1`` and no ``max_steps``), so the phase split stays the paper's."""
         trainer = self.trainer
         if trainer.max_epochs is not None and trainer.max_epochs > 0:
             return int(trainer.max_epochs * trainer.num_training_batches)
-        return max(int(trainer.max_steps), 1) if trainer.max_steps and trainer.max_steps > 0 else 5000
+        return max(int(trainer.max_steps), 1) if trainer.max_steps and trainer.max_steps > 0 else PAPER_STEPS
 
     def current_step(self, batch_idx: int) -> int:
         """Batches trained so far (restored with the epoch on resume; independent of optimiser-step counting)."""
