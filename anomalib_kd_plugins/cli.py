@@ -134,9 +134,9 @@ def _own_command(argv: Sequence[str]) -> int:
     if args.command == "config":
         return _config(args)
     if args.command == "bench":
-        from anomalib_kd_plugins.bench import BenchConfig, run
+        from anomalib_kd_plugins.bench.driver import run_cli
 
-        return run(BenchConfig.from_namespace(args))
+        return run_cli(args)
     from anomalib_kd_plugins.demo import run_demo
 
     return run_demo(models=args.models, category=args.category, epochs=args.epochs, out=args.out, seed=args.seed)

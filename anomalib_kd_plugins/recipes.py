@@ -332,6 +332,25 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 epochs=1,
             ),
         },
+        "Padim": {
+            "paper": _recipe(
+                "Padim",
+                "paper",
+                "PaDiM (Defard et al. 2021): WRN50-2 layer1-3 with 550 randomly selected feature dimensions, one pass",
+                {"backbone": WRN50, "layers": RESNET_LAYERS, "n_features": 550},
+                epochs=1,
+                image_size=256,
+                train_batch_size=32,
+            ),
+            "cpu": _recipe(
+                "Padim",
+                "cpu",
+                "the offline lite0 teacher at strides 4/8/16 (blocks.1/2/4, 176 channels), 128², one pass; PaDiM needs "
+                "n_features for a backbone it has no default for: 100, its resnet18 setting",
+                {"backbone": LITE0, "layers": LITE0_LAYERS, "n_features": 100},
+                epochs=1,
+            ),
+        },
         "ReverseDistillation": {
             "paper": _recipe(
                 "ReverseDistillation",

@@ -104,7 +104,7 @@ def guard_engine(engine_module: ModuleType) -> None:
 
     @wraps(original)
     def _setup_workspace(self: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
-        from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
+        from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
         from anomalib_kd_plugins.components.paths import check_output_dir
 
         root = getattr(getattr(self, "_cache", None), "args", {}).get("default_root_dir")

@@ -9,6 +9,7 @@ import argparse
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
@@ -16,7 +17,7 @@ from anomalib_kd_plugins.components.options import check_choice
 from anomalib_kd_plugins.deploy import OPENVINO_PRECISIONS, OpenvinoPrecision
 from anomalib_kd_plugins.recipes import Recipe
 
-from .suites import MODELS, SUITES, SuiteName, recipe
+from .suites import DEFAULT_MODELS, SUITES, SuiteName, model_spec, recipe
 
 RecipeKind = Literal["cpu", "paper"]
 RECIPE_KINDS = get_args(RecipeKind)
@@ -30,7 +31,8 @@ class BenchConfig:
     """One bench run: which models, on which data, under which recipes, measured how.
 
     Args:
-        models: model class names, run one worker process each, in this order.
+        models: model class names (any anomalib image model; ``NAME@SIZE`` for another image size, e.g.
+            ``Patchcore@256``), one worker process each, in this order.
         suite: ``demo`` (the built real-photo categories), ``mvtec`` (an MVTec AD root) or ``folder``.
         root: the dataset root; for ``demo`` where the data is (built there when missing; default ``out/data``).
         categories: default: every category of the suite.
@@ -57,7 +59,7 @@ class BenchConfig:
         1
     """
 
-    models: tuple[str, ...] = MODELS
+    models: tuple[str, ...] = DEFAULT_MODELS
     suite: SuiteName = "demo"
     root: str | None = None
     categories: tuple[str, ...] | None = None
@@ -85,7 +87,9 @@ class BenchConfig:
             check_choice("backend", backend, BACKENDS)
         check_choice("ov_precision", self.ov_precision, OPENVINO_PRECISIONS)
         for model in self.models:
-            check_choice("model", model, MODELS)
+            model_spec(model)  # the syntax; the model itself is resolved with its recipe, before anything trains
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"models {list(self.models)}: each model once (NAME@SIZE tells sizes apart)")
         for key in self.folder:
             check_choice("folder argument", key, FOLDER_KEYS)
         stray = sorted(set(self.settings) - set(self.models))
@@ -107,7 +111,8 @@ class BenchConfig:
         """Each model's recipe for this run: the table's, with the run's overrides and ``settings`` applied."""
         recipes = {}
         for model in self.models:
-            spec = recipe(model, self.kind, self.paper_backbones or self.kind == "paper", self.image_size, self.epochs)
+            paper = self.paper_backbones or self.kind == "paper"
+            spec = recipe(model, self.kind, paper, self.image_size, self.epochs, out=Path(self.out).resolve())
             for key, value in self.settings.get(model, {}).items():
                 spec = spec.with_setting(key, value)
             recipes[model] = spec

@@ -1,4 +1,4 @@
-"""Learning curves of every bench fit: the per-epoch keys the models log (components/lightning.py), as CSV and plot.
+"""Learning curves of every bench fit: the per-epoch keys the models log (components/mixin.py), as CSV and plot.
 
 Each fit logs to a CSVLogger in its run folder; :func:`save_curves` keeps the training-epoch rows as
 ``curves/MODEL__CATEGORY__seedN.csv`` and :func:`plot_curves` draws one ``curves_MODEL.png`` per model: the student's

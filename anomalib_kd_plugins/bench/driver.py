@@ -20,7 +20,7 @@ from anomalib_kd_plugins.deploy import OPENVINO_PRECISIONS
 from anomalib_kd_plugins.recipes import Recipe
 
 from .config import BACKENDS, FOLDER_KEYS, RECIPE_KINDS, BenchConfig
-from .suites import MODELS, SUITES
+from .suites import DEFAULT_MODELS, SUITES
 from .worker import WorkerJob, say
 
 
@@ -30,7 +30,15 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
     p.add_argument("--suite", choices=SUITES, default="demo", help="demo: built real-photo categories (default)")
     p.add_argument("--root", help="dataset root (mvtec, folder); demo: where to build the data (default OUT/data)")
     p.add_argument("--categories", nargs="+", help="default: every category of the suite")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=list(DEFAULT_MODELS),
+        metavar="MODEL",
+        help="model class names: Adps, Dmdd or any anomalib image model (Patchcore, Padim, Stfpm, Supersimplenet, "
+        "Draem ...); NAME@SIZE runs it at another image size (Patchcore@256). Models the recipe table lacks get a "
+        "CPU recipe derived from their constructor (bench/peers.py); one that needs a download is refused first",
+    )
     p.add_argument("--recipe", choices=RECIPE_KINDS, help="default: paper for mvtec, cpu otherwise")
     p.add_argument("--paper-backbones", action="store_true", help="wide_resnet50_2 teachers (needs their weights)")
     p.add_argument("--image-size", type=int, help="override every recipe's image size")
@@ -85,7 +93,18 @@ def parser(parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentPa
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns non-zero if any model failed (the others' results are still written)."""
-    return run(BenchConfig.from_namespace(parser().parse_args(argv)))
+    return run_cli(parser().parse_args(argv))
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """``anomalib-kd bench``: a config or recipe the bench cannot run is one line on stderr and exit code 2."""
+    try:
+        config = BenchConfig.from_namespace(args)
+        config.model_recipes()  # every model resolved (and refused if it cannot run here) before anything trains
+    except ValueError as exc:
+        print(f"anomalib-kd bench: {exc}", file=sys.stderr)
+        return 2
+    return run(config)
 
 
 def run(config: BenchConfig) -> int:
@@ -152,13 +171,14 @@ def train_models(
     """One worker process per model (weights seeded first); returns the rows and the models that failed."""
     from .suites import pretrained_available
 
-    if any(r.init_args["backbone"] == "tf_efficientnet_lite0" for r in recipes.values()):
+    backbones = {r.init_args.get("backbone") for r in recipes.values()} - {None}
+    if "tf_efficientnet_lite0" in backbones:
         from anomalib_kd_plugins.weights import LITE0_TIMM_NAME, is_seeded, seed
 
         if not is_seeded(LITE0_TIMM_NAME):
             say("seeding ImageNet tf_efficientnet_lite0 weights into the local Hugging Face cache")
             seed()
-    weights = {b: pretrained_available(b) for b in {r.init_args["backbone"] for r in recipes.values()}}
+    weights = {b: pretrained_available(b) for b in backbones}
     say(f"models {list(config.models)}, recipe {config.kind}, pretrained weights available: {weights}")
 
     rows: list[dict[str, Any]] = []
@@ -170,7 +190,7 @@ def train_models(
             model=model,
             recipe=spec,
             suite=suite,
-            quality=weights[spec.init_args["backbone"]],
+            quality=weights.get(spec.init_args.get("backbone"), True),  # no backbone: trained from scratch
             backends=config.backends,
             repeats=config.repeats,
             ov_precision=config.ov_precision,

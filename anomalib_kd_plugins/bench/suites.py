@@ -6,13 +6,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from anomalib_kd_plugins.recipes import RECIPES, Recipe, paper_backbone
+from anomalib_kd_plugins.recipes import PLUGIN_MODELS, RECIPES, Budget, Recipe, paper_backbone
 from anomalib_kd_plugins.recipes import recipe as table_recipe
 
-MODELS = tuple(RECIPES)
+DEFAULT_MODELS = (*PLUGIN_MODELS, "Patchcore", "ReverseDistillation")  # what `anomalib-kd bench` runs by default
 SuiteName = Literal["demo", "mvtec", "folder"]
 SUITES = get_args(SuiteName)
 NEEDS_WEIGHTS = "needs pretrained weights"
+
+
+def model_spec(label: str) -> tuple[str, int | None]:
+    """A ``--models`` entry → (model class name, image size or None): ``Patchcore@256`` → ``("Patchcore", 256)``."""
+    name, _, size = label.partition("@")
+    if not name or (size and not size.isdigit()):
+        raise ValueError(f"model {label!r}: expected a model class name, optionally @SIZE (e.g. Patchcore@256)")
+    return name, int(size) if size else None
 
 
 def recipe(
@@ -21,21 +29,32 @@ def recipe(
     paper_backbones: bool = False,
     image_size: int | None = None,
     epochs: int | None = None,
+    out: Path | None = None,
 ) -> Recipe:
     """A model's recipe for the benchmark: ``kind`` "cpu" (fast, lite0) or "paper"; optional overrides.
 
-    ``paper_backbones`` swaps in the WRN50 teacher and layers of the model's WRN50 recipe (DMDD's ``paper_b``).
+    ``model`` is a class name, optionally ``@SIZE`` (that image size for this model, over ``image_size``). A model the
+    recipe table holds gets its table recipe; any other anomalib image model a CPU recipe derived from its
+    constructor (:mod:`.peers`; ``out`` is where it writes inputs such a model needs). ``paper_backbones`` swaps in
+    the WRN50 teacher and layers of the model's WRN50 recipe (DMDD's ``paper_b``). ``epochs`` leaves one-pass models
+    (PatchCore, PaDiM) at their one pass.
     """
-    if model not in RECIPES:
-        raise ValueError(f"Unknown benchmark model {model!r}; choose from {', '.join(MODELS)}")
+    from .peers import derived_recipe
+
     if kind not in ("cpu", "paper"):
         raise ValueError(f"recipe must be 'cpu' or 'paper', got {kind!r}")
-    spec = table_recipe(model, kind)
+    name, size = model_spec(model)
+    if name in RECIPES and kind in RECIPES[name]:
+        spec = table_recipe(name, kind)
+    elif kind == "cpu":
+        spec = derived_recipe(name, out or Path("bench_output"))
+    else:
+        raise ValueError(f"{name} has no {kind!r} recipe in the table (recipes.py); the bench derives CPU recipes only")
     if paper_backbones:
-        spec = spec.with_args(**paper_backbone(model))
-    if image_size:
-        spec = spec.replace(image_size=image_size)
-    if epochs and model != "Patchcore":  # PatchCore is one pass over the training set by definition
+        spec = spec.with_args(**paper_backbone(name))
+    if image_size or size:
+        spec = spec.replace(image_size=size or image_size)
+    if epochs and spec.budget != Budget(epochs=1):  # a one-pass model is one pass over the training set by definition
         spec = spec.with_setting("max_epochs", epochs)
     return spec
 

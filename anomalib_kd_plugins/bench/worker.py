@@ -165,7 +165,10 @@ def _gallery_maps(model: Any, datamodule: Any, path: Path) -> None:
             masks.append(mask.reshape(batch.image.shape[-2:]).float())
             names.append(f"{kind}/{Path(image_path).name}")
     with torch.inference_mode():
-        maps = model.eval()(torch.stack(images)).anomaly_map.float().reshape(len(images), *images[0].shape[-2:])
+        output = model.eval()(torch.stack(images))
+    if output.anomaly_map is None:  # an image-level model: no map to show
+        return
+    maps = output.anomaly_map.float().reshape(len(images), *images[0].shape[-2:])
     np.savez_compressed(
         path,
         images=(torch.stack(images).clamp(0, 1) * 255).byte().numpy(),
@@ -173,6 +176,11 @@ def _gallery_maps(model: Any, datamodule: Any, path: Path) -> None:
         maps=maps.numpy().astype(np.float16),
         names=np.array(names),
     )
+
+
+def _has_teacher(spec: Recipe) -> bool:
+    """Whether the recipe names a backbone and its layers (the teacher ``torch_timings`` times alone)."""
+    return "backbone" in spec.init_args and "layers" in spec.init_args
 
 
 def run(job: WorkerJob) -> list[dict[str, Any]]:
@@ -216,14 +224,14 @@ def run(job: WorkerJob) -> list[dict[str, Any]]:
             "model": name,
             "category": category,
             "seed": seed,
-            "backbone": preset.init_args["backbone"],
+            "backbone": preset.init_args.get("backbone", "none (from scratch)"),
             "pre_trained": quality,
             "image_size": preset.image_size,
             "train": json.dumps(preset.trainer),
             **({m: metrics.get(m) for m in METRICS} if quality else {}),
             **raw,
             "fit_s": metrics["fit_s"],
-            **torch_timings(model, images, job.repeats, preset),
+            **torch_timings(model, images, job.repeats, preset if _has_teacher(preset) else None),
             **model_size(model),
         }
         if {"openvino", "openvino-int8"} & set(job.backends):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anomalib_kd_plugins.components.checks import tracing
+from anomalib_kd_plugins.components.inputs import tracing
 
 
 class ConvBNReLU(nn.Sequential):

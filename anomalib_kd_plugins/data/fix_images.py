@@ -22,7 +22,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from anomalib_kd_plugins.components.checks import EXIF_ORIENTATION
+from anomalib_kd_plugins.components.inputs import EXIF_ORIENTATION
 from anomalib_kd_plugins.components.options import check_choice
 
 ExifMode = Literal["apply", "strip"]

@@ -24,13 +24,17 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpr
 def test_bench_driver_tiny_suite(tiny_root: Path, seeded_weights: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
     # a tiny MVTec-layout folder is an mvtec suite (the demo suite is one 256² build and refuses others)
-    args = ["bench", "--models", "Adps", "ReverseDistillation", "--suite", "mvtec", "--recipe", "cpu"]
+    # Stfpm is not in the recipe table: its CPU recipe is derived from its constructor (bench/peers.py)
+    args = ["bench", "--models", "Adps", "ReverseDistillation", "Stfpm", "--suite", "mvtec", "--recipe", "cpu"]
     args += ["--root", str(tiny_root), "--categories", "brick"]
     args += ["--image-size", "64", "--epochs", "1", "--repeats", "2", "--quiet", "--out", str(out)]
     proc = _run([str(BIN / "anomalib-kd"), *args], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = {(r["model"], r["category"]): r for r in csv.DictReader((out / "bench.csv").open())}
-    assert set(rows) == {(m, c) for m in ("Adps", "ReverseDistillation") for c in ("brick", "mean")}
+    assert set(rows) == {(m, c) for m in ("Adps", "ReverseDistillation", "Stfpm") for c in ("brick", "mean")}
+    stfpm = rows["Stfpm", "brick"]
+    assert stfpm["backbone"] == "tf_efficientnet_lite0" and stfpm["train"] == '{"max_epochs": 1}'
+    assert all(0.0 <= float(stfpm[m]) <= 1.0 for m in ("pixel_AUPR", "pixel_AUPRO", "image_AUROC")), stfpm
     adps, rd = rows["Adps", "brick"], rows["ReverseDistillation", "brick"]
     for metric in ("image_AUROC", "pixel_AUROC", "pixel_AUPR", "pixel_AUPRO", "image_F1Score", "pixel_F1Score"):
         assert 0.0 <= float(adps[metric]) <= 1.0, metric

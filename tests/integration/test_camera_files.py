@@ -164,7 +164,7 @@ def test_exif_orientation_is_named_and_a_mask_that_disagrees_stops_training(
     # the same tag on the mask: both are read as stored, so they agree; training goes on and the log names the file
     _orient(mask, 6)
     _orient(sorted((root / "brick" / "train" / "good").glob("*.png"))[0], 8)
-    with caplog.at_level(logging.WARNING, logger="anomalib_kd_plugins.components.checks"):
+    with caplog.at_level(logging.WARNING, logger="anomalib_kd_plugins.components.inputs"):
         engine = tiny_engine(tmp_path / "tagged")
         engine.fit(tiny_model(name), datamodule=tiny_datamodule(root))
         engine.test(datamodule=tiny_datamodule(root), verbose=False)

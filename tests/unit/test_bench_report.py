@@ -79,8 +79,11 @@ def test_recipes_follow_the_table_and_flags() -> None:
     assert recipe("Dmdd", epochs=3).trainer == {"max_epochs": 3}
     assert recipe("Patchcore", epochs=3).trainer == {"max_epochs": 1}  # one pass by definition
     assert recipe("Adps", image_size=64).image_size == 64
-    with pytest.raises(ValueError, match="Unknown benchmark model"):
-        recipe("Padim")
+    with pytest.raises(ValueError, match="Unknown model 'NoSuchModel'"):
+        recipe("NoSuchModel")
+    assert recipe("Patchcore@256").image_size == 256 and recipe("Patchcore@256", image_size=64).image_size == 256
+    assert recipe("Padim", epochs=3).trainer == {"max_epochs": 1}  # PaDiM's table recipe: one pass, n_features
+    assert recipe("Padim").init_args["n_features"] == 100
 
 
 def test_suites_check_their_roots(tmp_path: Path) -> None:

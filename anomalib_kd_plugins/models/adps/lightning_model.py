@@ -22,8 +22,8 @@ from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_kd_plugins.components.backbone import default_layers
 from anomalib_kd_plugins.components.fusion import MapFusion
-from anomalib_kd_plugins.components.lightning import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
+from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
 from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
 

@@ -14,9 +14,8 @@ from anomalib.pre_processing import PreProcessor
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from .backbone import backbone_pre_processor
-from .checks import (
-    CHECKPOINT_MODEL_KEY,
-    check_checkpoint,
+from .checkpoints import CHECKPOINT_MODEL_KEY, check_checkpoint
+from .inputs import (
     check_dataset,
     check_files,
     check_images,

@@ -1,0 +1,48 @@
+"""Any anomalib image model in the bench: derived CPU recipes, and refusals before anything trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from anomalib_kd_plugins.bench.driver import main
+from anomalib_kd_plugins.bench.peers import derived_recipe
+from anomalib_kd_plugins.recipes import LITE0
+
+
+def test_a_peer_gets_the_offline_teacher_at_the_same_strides(seeded_weights: Path, tmp_path: Path) -> None:
+    stfpm = derived_recipe("Stfpm", tmp_path)
+    assert stfpm.init_args["backbone"] == LITE0
+    assert stfpm.constructor_args()["layers"] == ["blocks.1", "blocks.2", "blocks.4"]  # strides 4/8/16 as layer1-3
+    assert stfpm.budget.epochs == 10 and "paper: 100" in stfpm.why
+    dfkde = derived_recipe("Dfkde", tmp_path)  # anomalib trains it in one epoch: one pass here too
+    assert dfkde.budget.epochs == 1 and dfkde.constructor_args()["layers"] == ["blocks.6"]
+
+
+def test_draem_gets_procedural_textures_instead_of_the_dtd_download(tmp_path: Path) -> None:
+    draem = derived_recipe("Draem", tmp_path)
+    textures = sorted(Path(draem.init_args["dtd_dir"]).glob("*.png"))
+    assert len(textures) == 64 and textures[0].stat().st_size > 1000
+    again = derived_recipe("Draem", tmp_path)  # written once, reused
+    assert again.init_args == draem.init_args and sorted(Path(again.init_args["dtd_dir"]).glob("*.png")) == textures
+
+
+@pytest.mark.parametrize(
+    ("model", "says"),
+    [
+        ("NoSuchModel", "Unknown model 'NoSuchModel'"),
+        ("EfficientAd", "cannot run offline here: it needs its pretrained PDN teacher weights"),
+        ("AiVad", "is not an image model"),
+        ("Fastflow", "Backbone tf_efficientnet_lite0 is not supported"),
+        ("Patchcore@big", "optionally @SIZE"),
+    ],
+)
+def test_the_bench_refuses_a_model_it_cannot_run_before_training(
+    model: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench"
+    assert main(["--models", "Patchcore", model, "--out", str(out), "--root", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("anomalib-kd bench: ") and says in err, err
+    assert not (out / "runs").exists() and not (tmp_path / "data").exists()  # nothing built, nothing trained
