@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -13,7 +13,7 @@ from anomalib.data import Batch
 from anomalib.pre_processing import PreProcessor
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
-from .backbone import backbone_pre_processor
+from .backbone import backbone_pre_processor, default_layers
 from .checkpoints import CHECKPOINT_MODEL_KEY, check_checkpoint
 from .inputs import (
     check_dataset,
@@ -148,6 +148,19 @@ class SyntheticAnomalyKDMixin:
         if self.trainer.state.fn == TrainerFn.FITTING:
             self.calibrate_map_fusion()
         super().on_validation_start()
+
+    @classmethod
+    def resolve_defaults(
+        cls, backbone: str, layers: Sequence[str] | None, pre_processor: PreProcessor | bool
+    ) -> tuple[Sequence[str], PreProcessor | bool]:
+        """The layers and pre-processor a model is built with: ``layers=None`` is the backbone's stride-4/8/16 stages,
+        ``pre_processor=True`` anomalib's default with this backbone's normalisation (not always ImageNet's).
+
+        Called before ``AnomalibModule.__init__``, so the checkpoint's hyper-parameters hold the resolved layers.
+        """
+        if pre_processor is True:
+            pre_processor = cls.configure_pre_processor(backbone=backbone)
+        return (layers if layers is not None else default_layers(backbone)), pre_processor
 
     @classmethod
     def configure_pre_processor(

@@ -20,7 +20,6 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
-from anomalib_kd_plugins.components.backbone import default_layers
 from anomalib_kd_plugins.components.fusion import MapFusion
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
@@ -117,10 +116,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         evaluator: Evaluator | bool = True,
         visualizer: Visualizer | bool = True,
     ) -> None:
-        if layers is None:  # the backbone's stride-4/8/16 stages; saved resolved in the checkpoint's hyper-parameters
-            layers = default_layers(backbone)
-        if pre_processor is True:  # anomalib's default, with this backbone's normalisation (not always ImageNet's)
-            pre_processor = self.configure_pre_processor(backbone=backbone)
+        layers, pre_processor = self.resolve_defaults(backbone, layers, pre_processor)
         super().__init__(
             pre_processor=pre_processor, post_processor=post_processor, evaluator=evaluator, visualizer=visualizer
         )
