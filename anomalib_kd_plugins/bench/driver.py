@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -157,6 +158,16 @@ def run(config: BenchConfig) -> int:
     return 0
 
 
+# glibc returns allocations of 8 MiB and more to the system when they are freed (docs/performance.md, "PatchCore's
+# 20 GB"): without it, anomalib's coreset loop can leave one freed N×D temporary per iteration unusable
+WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(8 * 2**20)}
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of a worker process: this one's, with ``WORKER_MALLOC`` where the user has not set it."""
+    return {**WORKER_MALLOC, **os.environ}
+
+
 def saved_results(out: Path, models: list[str]) -> list[dict[str, Any]]:
     """The rows an earlier run of ``models`` left in ``out`` (``result_MODEL.json``), for ``--report-only``."""
     missing = [m for m in models if not (out / f"result_{m}.json").exists()]
@@ -203,7 +214,7 @@ def train_models(
         result_path.unlink(missing_ok=True)
         say(f"({i}/{len(config.models)}) {model}: {spec.constructor_args()}, {spec.image_size}², {spec.trainer}")
         cmd = [sys.executable, "-m", "anomalib_kd_plugins.bench.worker", str(spec_path), str(result_path)]
-        proc = subprocess.run(cmd, check=False)
+        proc = subprocess.run(cmd, check=False, env=worker_env())
         if proc.returncode != 0 or not result_path.exists():
             failed.append(model)
             say(f"{model} FAILED (exit {proc.returncode}); the other models go on")
