@@ -11,7 +11,18 @@ The Python entry point is ``run(BenchConfig(...))``; the command line parses int
 * :mod:`.driver` — the command line and the orchestration.
 """
 
-from .config import BenchConfig
-from .driver import run
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __all__ = ["BenchConfig", "run"]
+# lazy, so that `python -m anomalib_kd_plugins.bench.worker` does not import the worker module twice
+_LAZY = {"BenchConfig": ".config", "run": ".driver"}
+
+
+def __getattr__(name: str) -> Any:
+    """``BenchConfig`` and ``run`` on first access (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_LAZY[name], __name__), name)
