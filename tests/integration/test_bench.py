@@ -53,7 +53,7 @@ def test_bench_driver_tiny_suite(tiny_root: Path, seeded_weights: Path, tmp_path
     table = (out / "bench.md").read_text()
     assert "needs pretrained weights" in table and "| Adps | tf_efficientnet_lite0 |" in table
     assert (out / "quality_vs_latency.png").stat().st_size > 5000 and (out / "per_category.png").stat().st_size > 5000
-    assert "(1/2) Adps" in proc.stdout and "(2/2) ReverseDistillation" in proc.stdout  # progress
+    assert "(1/3) Adps" in proc.stdout and "(2/3) ReverseDistillation" in proc.stdout  # progress
     # every fit's learning curves: one row per epoch with the logged keys, a plot and the summary
     curve = list(csv.DictReader((out / "curves" / "Adps__brick__seed0.csv").open()))
     assert len(curve) == 1 and float(curve[0]["student_distance/level1"]) > 0 and "probe/pixel_AP_kd" in curve[0]

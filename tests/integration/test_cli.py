@@ -106,7 +106,7 @@ def test_shipped_configs_are_the_recipe_table() -> None:
         assert text == render_config(name), f"{name}.yaml is stale: anomalib-kd config --write-all {config_dir()}"
         config, spec = yaml.safe_load(text), by_name(name)
         model = config["model"]
-        assert model["class_path"] == f"anomalib_kd_plugins.{spec['model']}"
+        assert model["class_path"] == f"anomalib_kd_plugins.{spec.model}"
         args = spec.constructor_args()
         assert {k: model["init_args"][k] for k in args} == args
         assert {k: config["trainer"][k] for k in spec.trainer} == spec.trainer
