@@ -2,8 +2,9 @@
 
     python benchmarks/headline.py RUN [RUN ...] [--readme README.md]
 
-Every ``bench.csv`` of the given ``anomalib-kd bench`` (or ``benchmarks/retest.py``) output folders is read; a
-(model, category, seed) row seen twice keeps the first run's, so the order of RUN decides. Quality cells are mean ±
+Every ``bench.csv`` of the given ``anomalib-kd bench`` (or ``benchmarks/retest.py``) output folders is read (a RUN
+may also be such a CSV file itself, as the copies kept under ``docs/experiments/data/``); a (model, category, seed)
+row seen twice keeps the first run's, so the order of RUN decides. Quality cells are mean ±
 std over the seeds of each seed's mean over the categories, with each category's pixel AP next to them; fit seconds,
 latency and peak RSS are the means over the rows that measured them. ``--readme`` writes the table between the
 ``<!-- headline -->`` markers.
@@ -27,7 +28,7 @@ def read(runs: list[Path]) -> dict[tuple[str, str, int], dict[str, str]]:
     """(model, category, seed) → the bench row, first run first."""
     rows: dict[tuple[str, str, int], dict[str, str]] = {}
     for run in runs:
-        for row in csv.DictReader((run / "bench.csv").open()):
+        for row in csv.DictReader((run if run.suffix == ".csv" else run / "bench.csv").open()):
             if row["category"] in ("mean", "-") or not row.get("pixel_AUPR"):
                 continue
             rows.setdefault((row["model"], row["category"], int(float(row["seed"]))), row)

@@ -101,17 +101,19 @@ def run_cli(args: argparse.Namespace) -> int:
     """``anomalib-kd bench``: a config or recipe the bench cannot run is one line on stderr and exit code 2."""
     try:
         config = BenchConfig.from_namespace(args)
-        config.model_recipes()  # every model resolved (and refused if it cannot run here) before anything trains
+        recipes = config.model_recipes()  # every model resolved (and refused if it cannot run here) before training
     except ValueError as exc:
         print(f"anomalib-kd bench: {exc}", file=sys.stderr)
         return 2
-    return run(config)
+    return run(config, recipes)
 
 
-def run(config: BenchConfig) -> int:
+def run(config: BenchConfig, recipes: dict[str, Recipe] | None = None) -> int:
     """Run one bench: a worker process per model, then CSV, markdown and plots in ``config.out``.
 
-    Returns non-zero if any model failed (the others' results are still written).
+    ``recipes`` are ``config.model_recipes()`` when the caller has resolved them already (a derived peer recipe
+    builds its model once to read its layers). Returns non-zero if any model failed (the others' results are still
+    written).
     """
     from anomalib_kd_plugins.weights import go_offline
 
@@ -123,7 +125,7 @@ def run(config: BenchConfig) -> int:
 
     out = Path(config.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    recipes = config.model_recipes()
+    recipes = recipes if recipes is not None else config.model_recipes()
     size = max(r.image_size for r in recipes.values())
     categories = list(config.categories) if config.categories else None
     suite = make_suite(config.suite, config.root, categories, out, dict(config.folder), config.num_workers)
