@@ -161,13 +161,17 @@ def run(config: BenchConfig, recipes: dict[str, Recipe] | None = None) -> int:
 
 
 # glibc returns allocations of 8 MiB and more to the system when they are freed (docs/performance.md, "PatchCore's
-# 20 GB"): without it, anomalib's coreset loop can leave one freed N×D temporary per iteration unusable
+# 20 GB"): without it, anomalib's coreset loop can leave one freed N×D temporary per iteration unusable. Only the
+# models whose fit runs that loop get it; the others run as a user's `anomalib train` runs them (with it, an Adps fit
+# spent two thirds of its CPU time mapping and zeroing fresh blocks in the kernel)
 WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(8 * 2**20)}
+CORESET_MODELS = frozenset({"Patchcore", "AnomalyDINO"})  # anomalib's KCenterGreedy users
 
 
-def worker_env() -> dict[str, str]:
-    """The environment of a worker process: this one's, with ``WORKER_MALLOC`` where the user has not set it."""
-    return {**WORKER_MALLOC, **os.environ}
+def worker_env(model: str) -> dict[str, str]:
+    """The environment of ``model``'s worker process: this one's, with ``WORKER_MALLOC`` for a coreset model where
+    the user has not set it."""
+    return {**WORKER_MALLOC, **os.environ} if model in CORESET_MODELS else dict(os.environ)
 
 
 def saved_results(out: Path, models: list[str]) -> list[dict[str, Any]]:
@@ -216,7 +220,7 @@ def train_models(
         result_path.unlink(missing_ok=True)
         say(f"({i}/{len(config.models)}) {model}: {spec.constructor_args()}, {spec.image_size}², {spec.trainer}")
         cmd = [sys.executable, "-m", "anomalib_kd_plugins.bench.worker", str(spec_path), str(result_path)]
-        proc = subprocess.run(cmd, check=False, env=worker_env())
+        proc = subprocess.run(cmd, check=False, env=worker_env(spec.model))
         if proc.returncode != 0 or not result_path.exists():
             failed.append(model)
             say(f"{model} FAILED (exit {proc.returncode}); the other models go on")

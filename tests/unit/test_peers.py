@@ -48,10 +48,11 @@ def test_the_bench_refuses_a_model_it_cannot_run_before_training(
     assert not (out / "runs").exists() and not (tmp_path / "data").exists()  # nothing built, nothing trained
 
 
-def test_workers_fix_glibcs_mmap_threshold_unless_the_user_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_coreset_workers_fix_glibcs_mmap_threshold_unless_the_user_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from anomalib_kd_plugins.bench.driver import worker_env
 
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    assert worker_env()["MALLOC_MMAP_THRESHOLD_"] == str(8 * 2**20)  # PatchCore's coreset loop stays near 1 GB
+    assert worker_env("Patchcore")["MALLOC_MMAP_THRESHOLD_"] == str(8 * 2**20)  # its coreset loop stays near 1 GB
+    assert "MALLOC_MMAP_THRESHOLD_" not in worker_env("Adps")  # a trained model runs as anomalib train runs it
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
-    assert worker_env()["MALLOC_MMAP_THRESHOLD_"] == "131072"
+    assert worker_env("Patchcore")["MALLOC_MMAP_THRESHOLD_"] == "131072"
