@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,22 +43,46 @@ def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def retest(
-    job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, seed: int, workdir: Path
-) -> dict[str, Any]:
-    """One checkpoint, re-tested with ``overrides`` on top of its recipe."""
+def load(job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, seed: int) -> tuple[Any, Any, Any]:
+    """(recipe, model with the checkpoint's weights, datamodule) of one bench fit, seeded as the bench's worker."""
     import torch
-    from anomalib.engine import Engine
     from lightning.pytorch import seed_everything
 
-    from anomalib_kd_plugins.metrics import METRICS
     from anomalib_kd_plugins.recipes import build_model
 
     preset = job.recipe.with_args(**overrides)
     seed_everything(seed, workers=True)
     model = build_model(preset, visualizer=False)
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
-    datamodule = job.suite.datamodule(category, preset.train_batch_size)
+    return preset, model, job.suite.datamodule(category, preset.train_batch_size)
+
+
+def checkpoints(out: Path, models: list[str] | None = None) -> Iterator[tuple[WorkerJob, Path, str, int]]:
+    """(job, checkpoint, category, seed) of every fit a bench output folder saved, of ``models`` (default all)."""
+    from anomalib_kd_plugins.bench.worker import WorkerJob
+
+    for spec_path in sorted(out.glob("spec_*.json")):
+        job = WorkerJob.from_dict(json.loads(spec_path.read_text()))
+        if models and job.model not in models:
+            continue
+        for seed in job.seeds:
+            for category in job.suite.categories:
+                folder = job.run_dir(category, seed)
+                ckpt = next(folder.glob("**/weights/lightning/model.ckpt"), None)
+                if ckpt is None:
+                    raise SystemExit(f"no checkpoint under {folder}: was {out} written by anomalib-kd bench?")
+                yield job, ckpt, category, seed
+
+
+def retest(
+    job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, seed: int, workdir: Path
+) -> dict[str, Any]:
+    """One checkpoint, re-tested with ``overrides`` on top of its recipe."""
+    from anomalib.engine import Engine
+
+    from anomalib_kd_plugins.metrics import METRICS
+
+    preset, model, datamodule = load(job, overrides, ckpt, category, seed)
     engine = Engine(accelerator="cpu", devices=1, logger=False, default_root_dir=workdir, enable_progress_bar=False)
     engine.validate(model, datamodule=datamodule, verbose=False)
     metrics = engine.test(model, datamodule=datamodule, verbose=False)[0]
@@ -79,31 +104,24 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", help="default: the models a --set names, else every model saved")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    from anomalib_kd_plugins.bench.worker import WorkerJob
-
     sets = parse_sets(args.set)
     rows = []
     for out in args.runs:
-        for spec_path in sorted(out.glob("spec_*.json")):
-            job = WorkerJob.from_dict(json.loads(spec_path.read_text()))
-            name = job.model
-            if name not in (args.models or list(sets) or [name]):
-                continue
-            for seed in job.seeds:
-                for category in job.suite.categories:
-                    folder = job.run_dir(category, seed)
-                    ckpt = next(folder.glob("**/weights/lightning/model.ckpt"), None)
-                    if ckpt is None:
-                        raise SystemExit(f"no checkpoint under {folder}: was {out} written by anomalib-kd bench?")
-                    rows.append(retest(job, sets.get(name, {}), ckpt, category, seed, args.out / "runs"))
-                    print(json.dumps(rows[-1]), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "bench.csv", "w", newline="") as f:
+        for job, ckpt, category, seed in checkpoints(out, args.models or list(sets) or None):
+            rows.append(retest(job, sets.get(job.model, {}), ckpt, category, seed, args.out / "runs"))
+            print(json.dumps(rows[-1]), flush=True)
+    write_rows(rows, args.out / "bench.csv")
+    return 0
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """The rows as a CSV file (the first row's keys as its header), and a line saying so."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {args.out / 'bench.csv'} ({len(rows)} rows)")
-    return 0
+    print(f"wrote {path} ({len(rows)} rows)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,87 @@
+"""Each part of a trained model on its own, on the real test masks: is the student or the head the weak part?
+
+    python benchmarks/map_parts.py BENCH_OUT [BENCH_OUT ...] [--models Adps] --out OUT
+
+For every checkpoint an ``anomalib-kd bench`` run saved (loaded as ``benchmarks/retest.py`` loads it), inference
+only:
+
+* ``seg_AP`` / ``kd_AP``: pixel AP against the real defect masks of the segmentation map and of the KD map
+  (``maps()`` of the torch model: before fusion and smoothing, each at the input size);
+* ``kd_on_defect`` / ``kd_on_normal``: the KD map's mean on defect pixels and on the pixels of good test images, and
+  ``kd_contrast`` their ratio (does the student still differ from the teacher where the surface is defective?);
+* ``distance_train`` / ``distance_good_test``: the student's mean 1 − cos over levels (Dmdd: the normality branch)
+  on the clean training images and on the good test images (has it learned the normal images, and only them?).
+
+Writes ``OUT/map_parts.csv`` and prints one line per fit. A measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from retest import checkpoints, load, write_rows
+
+
+def parts(model: Any, datamodule: Any) -> dict[str, float]:
+    """The figures of the module docstring for one model on one category's test split."""
+    import torch
+    import torch.nn.functional as F
+    from torchmetrics.functional.classification import binary_average_precision
+
+    datamodule.setup()
+    transform = model.pre_processor.transform
+    torch_model = model.model.eval()
+
+    def distance(images: torch.Tensor) -> float:
+        levels = {k: v for k, v in torch_model.student_distances(images).items() if "abnormality" not in k}
+        return float(torch.stack(list(levels.values())).mean())
+
+    seg_all, kd_all, masks_all, good = [], [], [], []
+    with torch.no_grad():
+        train = torch.cat([transform(b.image) for b in datamodule.train_dataloader()])
+        for batch in datamodule.test_dataloader():
+            images = transform(batch.image)
+            seg, kd = torch_model.maps(images)
+            masks = F.interpolate(batch.gt_mask[:, None].float(), size=images.shape[-2:], mode="nearest")
+            seg_all.append(seg), kd_all.append(kd), masks_all.append(masks)
+            good.append(images[batch.gt_label == 0])
+        good_images = torch.cat(good)
+        seg, kd, masks = torch.cat(seg_all), torch.cat(kd_all), torch.cat(masks_all)
+        labels = masks.flatten().long()
+        defect = kd.flatten()[labels == 1].mean()
+        normal_kd = torch_model.maps(good_images)[1].mean()
+        return {
+            "seg_AP": float(binary_average_precision(seg.flatten(), labels)),
+            "kd_AP": float(binary_average_precision(kd.flatten(), labels)),
+            "kd_on_defect": float(defect),
+            "kd_on_normal": float(normal_kd),
+            "kd_contrast": float(defect / normal_kd),
+            "distance_train": distance(train),
+            "distance_good_test": distance(good_images),
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, metavar="BENCH_OUT")
+    parser.add_argument("--models", nargs="+", default=["Adps", "Dmdd"])
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    rows = []
+    for out in args.runs:
+        for job, ckpt, category, seed in checkpoints(out, args.models):
+            _, model, datamodule = load(job, {}, ckpt, category, seed)
+            row = {"run": out.name, "model": job.model, "category": category, "seed": seed}
+            rows.append(row | {k: round(v, 4) for k, v in parts(model, datamodule).items()})
+            print(json.dumps(rows[-1]), flush=True)
+    write_rows(rows, args.out / "map_parts.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
