@@ -41,20 +41,22 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
         levels = {k: v for k, v in torch_model.student_distances(images).items() if "abnormality" not in k}
         return float(torch.stack(list(levels.values())).mean())
 
-    seg_all, kd_all, masks_all, good = [], [], [], []
+    seg_all, kd_all, masks_all, is_good, good = [], [], [], [], []
     with torch.no_grad():
         train = torch.cat([transform(b.image) for b in datamodule.train_dataloader()])
         for batch in datamodule.test_dataloader():
             images = transform(batch.image)
             seg, kd = torch_model.maps(images)
-            masks = F.interpolate(batch.gt_mask[:, None].float(), size=images.shape[-2:], mode="nearest")
-            seg_all.append(seg), kd_all.append(kd), masks_all.append(masks)
-            good.append(images[batch.gt_label == 0])
+            seg_all.append(seg)
+            kd_all.append(kd)
+            masks_all.append(F.interpolate(batch.gt_mask[:, None].float(), size=images.shape[-2:], mode="nearest"))
+            is_good.append(batch.gt_label == 0)
+            good.append(images[is_good[-1]])
         good_images = torch.cat(good)
         seg, kd, masks = torch.cat(seg_all), torch.cat(kd_all), torch.cat(masks_all)
         labels = masks.flatten().long()
         defect = kd.flatten()[labels == 1].mean()
-        normal_kd = torch_model.maps(good_images)[1].mean()
+        normal_kd = kd[torch.cat(is_good)].mean()  # the good images' KD maps, from the same pass
         return {
             "seg_AP": float(binary_average_precision(seg.flatten(), labels)),
             "kd_AP": float(binary_average_precision(kd.flatten(), labels)),
