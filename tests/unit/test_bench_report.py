@@ -230,3 +230,23 @@ def test_curves_are_kept_per_fit_plotted_per_model_and_summarised(tmp_path: Path
     assert "| Adps | brick | 0 | 8 | student" in table and "still moving" in table.splitlines()[2]
     assert "plateau" in table.splitlines()[3]  # grass: flat
     assert save_curves(tmp_path / "nothing", tmp_path / "x.csv") is None  # PatchCore logs no curves
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc: VmHWM")
+def test_a_worker_reports_its_own_peak_not_the_parents() -> None:
+    """Linux carries ru_maxrss over exec: a worker spawned by a large driver would report the driver's size."""
+    import subprocess
+    import sys
+
+    parent = bytearray(512 * 2**20)
+    parent[::4096] = b"\x01" * len(parent[::4096])  # 512 MiB resident in this process
+    child = (
+        "from anomalib_kd_plugins.bench.measure import peak_rss_mb\n"
+        "small = peak_rss_mb()\n"
+        "buf = bytearray(256 * 2**20); buf[::4096] = b'\\x01' * len(buf[::4096])\n"
+        "print(small, peak_rss_mb())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, text=True).stdout
+    small, large = map(float, out.split())
+    assert small < 256 and 256 <= large < 512, (small, large)  # its own memory, with the 256 MiB it touched
+    del parent
