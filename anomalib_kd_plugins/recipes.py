@@ -429,13 +429,19 @@ def model_class(name: str) -> type:
 def model_kwargs(spec: Recipe) -> dict[str, Any]:
     """Constructor arguments of a recipe, with its pre-processor at the recipe's image size.
 
-    Every model of a comparison (PatchCore and RD4AD too) gets the same pre-processor: Resize and the teacher's own
-    normalisation (timm's pretrained mean/std) unless the recipe says ``"imagenet"``.
+    Every model of a comparison with a backbone (PatchCore and RD4AD too) gets the same pre-processor: Resize and the
+    teacher's own normalisation (timm's pretrained mean/std) unless the recipe says ``"imagenet"``. A model without
+    one keeps its own pre-processing at the recipe's size, as ``anomalib train`` gives it (DRAEM refuses a
+    Normalize: it reconstructs the image itself).
     """
     from anomalib_kd_plugins.components.backbone import backbone_pre_processor
 
     size = spec.image_size
-    pre = backbone_pre_processor((size, size), spec.init_args.get("backbone"), spec.normalization)
+    backbone = spec.init_args.get("backbone")
+    if backbone is None:
+        pre = model_class(spec.model).configure_pre_processor((size, size))
+    else:
+        pre = backbone_pre_processor((size, size), backbone, spec.normalization)
     return {**spec.constructor_args(), "pre_processor": pre}
 
 

@@ -6,7 +6,8 @@ makes it a recipe the bench can run offline on this machine:
 * the backbone becomes the offline tf_efficientnet_lite0, its layers the lite0 stages at the same strides
   (``layer1-4`` → ``blocks.1/2/4/6``, strides 4/8/16/32);
 * a model whose anomalib trainer arguments say one epoch (memory banks, PaDiM-style statistics) trains one pass,
-  every other one ``CPU_EPOCHS`` (its paper's epochs, where known, are in its ``why``);
+  every other one ``CPU_EPOCHS``, or fewer where one epoch is already the CPU budget (``CPU_EPOCHS_OF``: DRAEM); its
+  paper's epochs, where known, are in its ``why``;
 * DRAEM's texture folder (``dtd_dir``) is a folder of procedural textures this package writes
   (:class:`~anomalib_kd_plugins.components.synthesis.ProceduralTextures`), so nothing is downloaded;
 * a model that needs weights or data from the internet is refused before anything trains, with what it needs.
@@ -25,6 +26,11 @@ from anomalib_kd_plugins.recipes import LITE0, Budget, Recipe
 LITE0_AT_STRIDE_OF = {"layer1": "blocks.1", "layer2": "blocks.2", "layer3": "blocks.4", "layer4": "blocks.6"}
 CPU_EPOCHS = 10  # about the fit time of the plugins' CPU recipes on the demo suite (2 cores, 128²)
 PAPER_EPOCHS = {"Stfpm": 100, "Supersimplenet": 300, "Draem": 700, "ReverseDistillation": 200}
+# models whose epoch alone is the CPU budget (about 5 fit minutes per category), with why; measured in
+# docs/experiments/2026-12-03-round8.md
+CPU_EPOCHS_OF = {
+    "Draem": (1, "its two U-Nets (97 M parameters) take about 260 s an epoch at 128² on 2 cores, the whole budget"),
+}
 NEEDS = {  # what a model downloads that no offline cache here holds
     "EfficientAd": "its pretrained PDN teacher weights and the Imagenette images (imagenet_dir), downloaded at fit",
     "Dsr": "its pretrained VQ-VAE weights, downloaded at fit",
@@ -76,9 +82,11 @@ def derived_recipe(model: str, out: Path) -> Recipe:
         args["dtd_dir"] = str(write_textures(out / "textures"))
         changed.append("dtd_dir → procedural textures written by the bench (no DTD download)")
     one_pass = _one_pass(cls, args)
-    epochs = 1 if one_pass else CPU_EPOCHS
+    epochs, reason = (1, "") if one_pass else CPU_EPOCHS_OF.get(model, (CPU_EPOCHS, ""))
     paper = PAPER_EPOCHS.get(model)
-    budget = "one pass" if one_pass else f"{CPU_EPOCHS} epochs" + (f" (paper: {paper})" if paper else "")
+    budget = "one pass" if one_pass else f"{epochs} epoch{'s' * (epochs != 1)}"
+    budget += f" (paper: {paper})" if paper and not one_pass else ""
+    budget += f": {reason}" if reason else ""
     why = f"derived from {model}'s constructor (bench/peers.py): " + "; ".join([*changed, f"128², {budget}"])
     return Recipe(model, "cpu", why, args, Budget(epochs=epochs), image_size=128, train_batch_size=4)
 

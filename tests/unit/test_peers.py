@@ -22,10 +22,25 @@ def test_a_peer_gets_the_offline_teacher_at_the_same_strides(seeded_weights: Pat
 
 def test_draem_gets_procedural_textures_instead_of_the_dtd_download(tmp_path: Path) -> None:
     draem = derived_recipe("Draem", tmp_path)
+    assert draem.budget.epochs == 1 and "paper: 700" in draem.why and "260 s an epoch" in draem.why
     textures = sorted(Path(draem.init_args["dtd_dir"]).glob("*.png"))
     assert len(textures) == 64 and textures[0].stat().st_size > 1000
     again = derived_recipe("Draem", tmp_path)  # written once, reused
     assert again.init_args == draem.init_args and sorted(Path(again.init_args["dtd_dir"]).glob("*.png")) == textures
+
+
+def test_a_model_without_a_backbone_keeps_its_own_pre_processing(seeded_weights: Path, tmp_path: Path) -> None:
+    from torchvision.transforms.v2 import Normalize, Resize
+
+    from anomalib_kd_plugins.recipes import build_model, recipe
+
+    draem = build_model(derived_recipe("Draem", tmp_path))
+    draem.on_train_start()  # DRAEM's own check: it refuses a Normalize (the bench's first Draem run failed there)
+    kinds = [type(t) for t in draem.pre_processor.transform.transforms]
+    assert kinds == [Resize] and draem.pre_processor.transform.transforms[0].size == [128, 128]
+    patchcore = build_model(recipe("Patchcore", "cpu"))  # a backbone: the teacher's own statistics, as before
+    normalize = [t for t in patchcore.pre_processor.transform.transforms if isinstance(t, Normalize)]
+    assert normalize and normalize[0].mean == [0.5, 0.5, 0.5]
 
 
 @pytest.mark.parametrize(
