@@ -1,19 +1,22 @@
-"""The README's headline table from bench runs: mean ± std over seeds of the category means, per model.
+"""The README's headline and peer tables from bench runs: mean ± std over seeds of the category means, per model.
 
-    python benchmarks/headline.py RUN [RUN ...] [--readme README.md]
+    python benchmarks/headline.py RUN [RUN ...] [--readme README.md] [--marker peers] [--recipes]
 
 Every ``bench.csv`` of the given ``anomalib-kd bench`` (or ``benchmarks/retest.py``) output folders is read (a RUN
 may also be such a CSV file itself, as the copies kept under ``docs/experiments/data/``); a (model, category, seed)
 row seen twice keeps the first run's, so the order of RUN decides. Quality cells are mean ±
 std over the seeds of each seed's mean over the categories, with each category's pixel AP next to them; fit seconds,
 latency and peak RSS are the means over the rows that measured them. ``--readme`` writes the table between the
-``<!-- headline -->`` markers.
+``<!-- headline -->`` markers (``--marker NAME``: between ``<!-- NAME -->`` ones). ``--recipes`` adds, under the table,
+each model's recipe as the run used it (the ``why`` of its ``spec_MODEL.json``, next to the run's CSV): for a peer
+that is what its CPU recipe changed from its paper's settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import statistics
 from pathlib import Path
@@ -62,6 +65,30 @@ def table(rows: dict[tuple[str, str, int], dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recipes(runs: list[Path], models: list[str]) -> str:
+    """One line per model: its recipe as the run used it (size, batch, budget, normalisation, ``why``), from the first
+    run that kept its ``spec_MODEL.json``, and the paper recipe's ``why`` where the recipe table has one."""
+    from anomalib_kd_plugins.recipes import RECIPES
+
+    lines = []
+    for model in models:
+        specs = [run.parent if run.suffix == ".csv" else run for run in runs]
+        specs = [spec for folder in specs if (spec := folder / f"spec_{model}.json").exists()]
+        if not specs:
+            raise SystemExit(f"no spec_{model}.json beside {[str(r) for r in runs]}: keep it with the run's CSV")
+        recipe = json.loads(specs[0].read_text())["recipe"]
+        epochs, steps = recipe["budget"]["epochs"], recipe["budget"]["steps"]
+        budget = "one pass" if epochs == 1 else f"{epochs} epochs" if epochs else f"{steps} steps"
+        norm = {"backbone": "the backbone's own normalisation", "imagenet": "ImageNet normalisation"}
+        # recipes.model_kwargs: a model without a backbone keeps its own pre-processing
+        norm = norm[recipe["normalization"]] if recipe["init_args"].get("backbone") else "its own pre-processing"
+        setting = f"{recipe['image_size']}², batch {recipe['train_batch_size']}, {budget}, {norm}"
+        paper = RECIPES.get(recipe["model"], {}).get("paper")
+        against = f" Paper recipe: {paper.why}." if paper else ""
+        lines.append(f"- **{model}** ({setting}): {recipe['why']}.{against}")
+    return "\n".join(lines) + "\n"
+
+
 def write_between(path: Path, text: str, marker: str = "headline") -> None:
     """Replace what stands between ``<!-- marker -->`` and ``<!-- /marker -->`` in ``path``."""
     content = path.read_text()
@@ -76,11 +103,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--readme", type=Path)
+    parser.add_argument("--marker", default="headline", help="the README block to write: <!-- MARKER -->")
+    parser.add_argument("--recipes", action="store_true", help="list each model's recipe under the table")
     args = parser.parse_args()
-    text = table(read(args.runs))
+    rows = read(args.runs)
+    text = table(rows)
+    if args.recipes:
+        text += "\n" + recipes(args.runs, list(dict.fromkeys(m for m, _, _ in rows)))
     print(text)
     if args.readme:
-        write_between(args.readme, text)
+        write_between(args.readme, text, args.marker)
     return 0
 
 

@@ -1,0 +1,85 @@
+"""The README's tables come from ``benchmarks/headline.py``: means over seeds, recipe lines, the README block."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from anomalib_kd_plugins.recipes import recipe
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _headline():
+    spec = importlib.util.spec_from_file_location("headline", REPO / "benchmarks" / "headline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(folder: Path, rows: list[dict], specs: dict[str, object]) -> Path:
+    folder.mkdir(parents=True)
+    keys = ["model", "category", "seed", "pixel_AUPR", "pixel_AUPRO", "image_AUROC", "pixel_AUROC", "fit_s"]
+    with (folder / "bench.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    for model, spec in specs.items():
+        (folder / f"spec_{model}.json").write_text(json.dumps({"model": model, "recipe": spec.to_dict()}))
+    return folder
+
+
+def _row(model: str, category: str, seed: int, ap: float, fit: float = 10.0) -> dict:
+    return {
+        "model": model,
+        "category": category,
+        "seed": seed,
+        "pixel_AUPR": ap,
+        "pixel_AUPRO": ap,
+        "fit_s": fit,
+        "image_AUROC": ap,
+        "pixel_AUROC": ap,
+    }
+
+
+def test_the_table_is_mean_and_std_over_seeds_of_the_category_means(tmp_path: Path) -> None:
+    headline = _headline()
+    rows = [
+        _row("Stfpm", "brick", 0, 0.2),
+        _row("Stfpm", "grass", 0, 0.4),
+        _row("Stfpm", "brick", 1, 0.4),
+        _row("Stfpm", "grass", 1, 0.6, fit=30.0),
+        _row("Stfpm", "mean", 0, 0.9),
+    ]  # a mean row is not a category
+    table = headline.table(headline.read([_run(tmp_path / "a", rows, {})]))
+    stfpm = next(line for line in table.splitlines() if line.startswith("| Stfpm |"))
+    cells = [c.strip() for c in stfpm.strip("|").split("|")]
+    assert cells[:3] == ["Stfpm", "0 1", "0.400 ± 0.141"]  # seed means 0.3 and 0.5
+    assert cells[-5:-3] == ["0.300", "0.500"]  # brick, grass over the seeds
+    assert cells[-3:] == ["15.0", "—", "—"]  # fit: the mean of the four rows; latency and RSS not measured
+
+
+def test_recipe_lines_say_what_each_recipe_changed_and_what_the_paper_used(tmp_path: Path) -> None:
+    headline = _headline()
+    cpu = recipe("Patchcore", "cpu")
+    run = _run(tmp_path / "a", [_row("Patchcore", "brick", 0, 0.5)], {"Patchcore": cpu})
+    lines = headline.recipes([run / "bench.csv"], ["Patchcore"])  # a kept CSV finds the spec beside it
+    assert lines.startswith("- **Patchcore** (128², batch 4, one pass, the backbone's own normalisation): ")
+    assert cpu.why in lines and recipe("Patchcore", "paper").why in lines
+    with pytest.raises(SystemExit, match=r"spec_Stfpm\.json"):
+        headline.recipes([run], ["Stfpm"])
+
+
+def test_the_readme_block_is_replaced_between_its_markers_only(tmp_path: Path) -> None:
+    headline = _headline()
+    readme = tmp_path / "README.md"
+    tail = "after\n<!-- headline -->\nkeep\n<!-- /headline -->\n"
+    readme.write_text("intro\n<!-- peers -->\nold\n<!-- /peers -->\n" + tail)
+    headline.write_between(readme, "new\n", "peers")
+    assert readme.read_text() == "intro\n<!-- peers -->\nnew\n<!-- /peers -->\n" + tail
+    with pytest.raises(SystemExit, match="no <!-- nope -->"):
+        headline.write_between(readme, "x", "nope")
