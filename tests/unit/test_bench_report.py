@@ -82,6 +82,10 @@ def test_recipes_follow_the_table_and_flags() -> None:
     with pytest.raises(ValueError, match="Unknown model 'NoSuchModel'"):
         recipe("NoSuchModel")
     assert recipe("Patchcore@256").image_size == 256 and recipe("Patchcore@256", image_size=64).image_size == 256
+    assert recipe("Patchcore@256").why.endswith("; run at 256² (Patchcore@256)")  # the recipe says its own size
+    assert recipe("Adps", image_size=64).why.endswith("(--image-size 64)") and recipe("Patchcore@128").why == (
+        recipe("Patchcore").why
+    )
     assert recipe("Padim", epochs=3).trainer == {"max_epochs": 1}  # PaDiM's table recipe: one pass, n_features
     assert recipe("Padim").init_args["n_features"] == 100
 
