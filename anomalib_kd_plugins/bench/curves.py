@@ -98,7 +98,8 @@ def plateau_table(curves_dir: Path) -> str:
             back = curve[max(0, len(curve) - 1 - max(1, len(curve) // 4))]
             change = (back - curve[-1]) / max(abs(back), 1e-9)
             verdict = "plateau" if abs(change) < PLATEAU else "still moving"
-            cells.append(f"{branch} {curve[-1]:.3f} ({change:+.0%} last quarter, {verdict})")
+            moved = f"{'fell' if change > 0 else 'rose'} {abs(change):.0%}"  # change > 0: the distance fell
+            cells.append(f"{branch} {curve[-1]:.3f} ({moved} over the last quarter, {verdict})")
         aps = [f"{k.removeprefix('probe/pixel_AP_')} {frame[k].iloc[-1]:.3f}" for k in frame if k.startswith("probe/")]
         run = f"| {model} | {category} | {seed.removeprefix('seed')} | {len(frame)} |"
         rows.append(f"{run} {'; '.join(cells)} | {', '.join(aps)} |")
