@@ -24,6 +24,7 @@ from pathlib import Path
 from anomalib_kd_plugins import metrics
 
 QUALITY = {m: metrics.LABELS[m] for m in metrics.QUALITY}
+NORMALISATION = {"backbone": "the backbone's own normalisation", "imagenet": "ImageNet normalisation"}
 COST = {"fit_s": "fit s / category", "latency_ms_b1": "ms / image (b1)", "peak_rss_mb": "peak RSS MiB"}
 
 
@@ -70,18 +71,18 @@ def recipes(runs: list[Path], models: list[str]) -> str:
     run that kept its ``spec_MODEL.json``, and the paper recipe's ``why`` where the recipe table has one."""
     from anomalib_kd_plugins.recipes import RECIPES
 
+    folders = [run.parent if run.suffix == ".csv" else run for run in runs]
     lines = []
     for model in models:
-        specs = [run.parent if run.suffix == ".csv" else run for run in runs]
-        specs = [spec for folder in specs if (spec := folder / f"spec_{model}.json").exists()]
+        specs = [spec for folder in folders if (spec := folder / f"spec_{model}.json").exists()]
         if not specs:
             raise SystemExit(f"no spec_{model}.json beside {[str(r) for r in runs]}: keep it with the run's CSV")
         recipe = json.loads(specs[0].read_text())["recipe"]
         epochs, steps = recipe["budget"]["epochs"], recipe["budget"]["steps"]
         budget = "one pass" if epochs == 1 else f"{epochs} epochs" if epochs else f"{steps} steps"
-        norm = {"backbone": "the backbone's own normalisation", "imagenet": "ImageNet normalisation"}
         # recipes.model_kwargs: a model without a backbone keeps its own pre-processing
-        norm = norm[recipe["normalization"]] if recipe["init_args"].get("backbone") else "its own pre-processing"
+        has_backbone = recipe["init_args"].get("backbone")
+        norm = NORMALISATION[recipe["normalization"]] if has_backbone else "its own pre-processing"
         setting = f"{recipe['image_size']}², batch {recipe['train_batch_size']}, {budget}, {norm}"
         paper = RECIPES.get(recipe["model"], {}).get("paper")
         against = f" Paper recipe: {paper.why}." if paper else ""

@@ -52,9 +52,10 @@ def recipe(
         raise ValueError(f"{name} has no {kind!r} recipe in the table (recipes.py); the bench derives CPU recipes only")
     if paper_backbones:
         spec = spec.with_args(**paper_backbone(name))
-    if (image_size or size) and (size or image_size) != spec.image_size:
-        how = f"{model}" if size else f"--image-size {image_size}"
-        spec = spec.replace(image_size=size or image_size, why=f"{spec.why}; run at {size or image_size}² ({how})")
+    side = size or image_size
+    if side and side != spec.image_size:
+        how = model if size else f"--image-size {image_size}"
+        spec = spec.replace(image_size=side, why=f"{spec.why}; run at {side}² ({how})")
     if epochs and spec.budget != Budget(epochs=1):  # a one-pass model is one pass over the training set by definition
         spec = spec.with_setting("max_epochs", epochs)
     return spec
