@@ -1,6 +1,7 @@
 """The README's headline and peer tables from bench runs: mean ± std over seeds of the category means, per model.
 
-    python benchmarks/headline.py RUN [RUN ...] [--readme README.md] [--marker peers] [--recipes]
+    python benchmarks/headline.py RUN [RUN ...] [--readme README.md] [--marker NAME] [--recipes] [--models M ...]
+        [--cost-from RUN ...]
 
 Every ``bench.csv`` of the given ``anomalib-kd bench`` (or ``benchmarks/retest.py``) output folders is read (a RUN
 may also be such a CSV file itself, as the copies kept under ``docs/experiments/data/``); a (model, category, seed)
@@ -9,7 +10,10 @@ std over the seeds of each seed's mean over the categories, with each category's
 latency and peak RSS are the means over the rows that measured them. ``--readme`` writes the table between the
 ``<!-- headline -->`` markers (``--marker NAME``: between ``<!-- NAME -->`` ones). ``--recipes`` adds, under the table,
 each model's recipe as the run used it (the ``why`` of its ``spec_MODEL.json``, next to the run's CSV): for a peer
-that is what its CPU recipe changed from its paper's settings.
+that is what its CPU recipe changed from its paper's settings. ``--models`` chooses the rows and their order (default:
+every model, in the order the runs list them). ``--cost-from`` takes the cost columns from the named runs only:
+fit time, latency and memory compare within one machine, while seeded quality cells from another machine may
+stand beside them.
 """
 
 from __future__ import annotations
@@ -29,13 +33,13 @@ COST = {"fit_s": "fit s / category", "latency_ms_b1": "ms / image (b1)", "peak_r
 
 
 def read(runs: list[Path]) -> dict[tuple[str, str, int], dict[str, str]]:
-    """(model, category, seed) → the bench row, first run first."""
+    """(model, category, seed) → the bench row, first run first; ``row["run"]`` names the RUN it came from."""
     rows: dict[tuple[str, str, int], dict[str, str]] = {}
     for run in runs:
         for row in csv.DictReader((run if run.suffix == ".csv" else run / "bench.csv").open()):
             if row["category"] in ("mean", "-") or not row.get("pixel_AUPR"):
                 continue
-            rows.setdefault((row["model"], row["category"], int(float(row["seed"]))), row)
+            rows.setdefault((row["model"], row["category"], int(float(row["seed"]))), {**row, "run": str(run)})
     return rows
 
 
@@ -44,9 +48,19 @@ def number(row: dict[str, str], key: str) -> float:
     return float(value) if value not in ("", None) else math.nan
 
 
-def table(rows: dict[tuple[str, str, int], dict[str, str]]) -> str:
-    """The markdown table (module docstring)."""
-    models = list(dict.fromkeys(m for m, _, _ in rows))
+def table(
+    rows: dict[tuple[str, str, int], dict[str, str]],
+    models: list[str] | None = None,
+    cost_from: list[Path] | None = None,
+) -> str:
+    """The markdown table (module docstring): ``models`` in that order (default: all, as read); the cost columns
+    from the rows of the ``cost_from`` runs only (default: every row)."""
+    found = list(dict.fromkeys(m for m, _, _ in rows))
+    if models is None:
+        models = found
+    elif missing := [m for m in models if m not in found]:
+        raise SystemExit(f"--models {' '.join(missing)}: not in the runs' rows; they have {', '.join(found)}")
+    costing = {str(run) for run in cost_from} if cost_from else None
     categories = list(dict.fromkeys(c for _, c, _ in rows))
     head = ["model", "seeds", *QUALITY.values(), *(f"{c} pixel AP" for c in categories), *COST.values()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -60,7 +74,11 @@ def table(rows: dict[tuple[str, str, int], dict[str, str]]) -> str:
         for category in categories:
             cells.append(f"{statistics.mean(number(rows[(model, category, s)], 'pixel_AUPR') for s in seeds):.3f}")
         for key in COST:
-            values = [v for (m, _, _), row in rows.items() if m == model and not math.isnan(v := number(row, key))]
+            values = [
+                v
+                for (m, _, _), row in rows.items()
+                if m == model and (costing is None or row["run"] in costing) and not math.isnan(v := number(row, key))
+            ]
             cells.append(f"{statistics.mean(values):.1f}" if values else "—")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -106,11 +124,15 @@ def main() -> int:
     parser.add_argument("--readme", type=Path)
     parser.add_argument("--marker", default="headline", help="the README block to write: <!-- MARKER -->")
     parser.add_argument("--recipes", action="store_true", help="list each model's recipe under the table")
+    parser.add_argument("--models", nargs="+", help="the rows, in this order (default: every model read)")
+    parser.add_argument("--cost-from", nargs="+", type=Path, help="take fit s, latency and RSS from these runs only")
     args = parser.parse_args()
+    if args.cost_from and (stray := [str(r) for r in args.cost_from if r not in args.runs]):
+        raise SystemExit(f"--cost-from {' '.join(stray)}: not among the runs given")
     rows = read(args.runs)
-    text = table(rows)
+    text = table(rows, args.models, args.cost_from)
     if args.recipes:
-        text += "\n" + recipes(args.runs, list(dict.fromkeys(m for m, _, _ in rows)))
+        text += "\n" + recipes(args.runs, args.models or list(dict.fromkeys(m for m, _, _ in rows)))
     print(text)
     if args.readme:
         write_between(args.readme, text, args.marker)

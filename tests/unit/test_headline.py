@@ -79,3 +79,20 @@ def test_the_readme_block_is_replaced_between_its_markers_only(tmp_path: Path) -
     assert readme.read_text() == "intro\n<!-- peers -->\nnew\n<!-- /peers -->\n" + tail
     with pytest.raises(SystemExit, match="no <!-- nope -->"):
         headline.write_between(readme, "x", "nope")
+
+
+def test_models_order_the_rows_and_costs_come_from_the_named_runs_only(tmp_path: Path) -> None:
+    headline = _headline()
+    here = _run(tmp_path / "here", [_row("Adps", "brick", 1, 0.5, fit=10.0), _row("Stfpm", "brick", 1, 0.2)], {})
+    there = _run(tmp_path / "there", [_row("Adps", "brick", 0, 0.3, fit=50.0)], {})  # another machine's seed 0
+    rows = headline.read([here, there])
+    table = headline.table(rows, ["Adps", "Stfpm"], [here])
+    lines = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    assert [line.split("|")[1].strip() for line in lines] == ["Adps", "Stfpm"]
+    adps = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert adps[1:3] == ["0 1", "0.400 ± 0.141"]  # quality over both runs' seeds
+    assert adps[-3] == "10.0"  # fit s from `here` only, not the mean 30.0 with `there`
+    assert "| Adps |" not in headline.table(rows, ["Stfpm"])  # --models also selects
+    assert "| 30.0 |" in headline.table(rows)  # without cost_from: the mean over every run's rows
+    with pytest.raises(SystemExit, match="--models Padim: not in the runs' rows"):
+        headline.table(rows, ["Adps", "Padim"])
