@@ -43,6 +43,11 @@ def read(runs: list[Path]) -> dict[tuple[str, str, int], dict[str, str]]:
     return rows
 
 
+def models_in(rows: dict[tuple[str, str, int], dict[str, str]]) -> list[str]:
+    """The models of ``rows``, in the order the runs list them."""
+    return list(dict.fromkeys(m for m, _, _ in rows))
+
+
 def number(row: dict[str, str], key: str) -> float:
     value = row.get(key, "")
     return float(value) if value not in ("", None) else math.nan
@@ -55,7 +60,7 @@ def table(
 ) -> str:
     """The markdown table (module docstring): ``models`` in that order (default: all, as read); the cost columns
     from the rows of the ``cost_from`` runs only (default: every row)."""
-    found = list(dict.fromkeys(m for m, _, _ in rows))
+    found = models_in(rows)
     if models is None:
         models = found
     elif missing := [m for m in models if m not in found]:
@@ -132,7 +137,7 @@ def main() -> int:
     rows = read(args.runs)
     text = table(rows, args.models, args.cost_from)
     if args.recipes:
-        text += "\n" + recipes(args.runs, args.models or list(dict.fromkeys(m for m, _, _ in rows)))
+        text += "\n" + recipes(args.runs, args.models or models_in(rows))
     print(text)
     if args.readme:
         write_between(args.readme, text, args.marker)
