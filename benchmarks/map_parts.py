@@ -10,7 +10,10 @@ only:
 * ``kd_on_defect`` / ``kd_on_normal``: the KD map's mean on defect pixels and on the pixels of good test images, and
   ``kd_contrast`` their ratio (does the student still differ from the teacher where the surface is defective?);
 * ``distance_train`` / ``distance_good_test``: the student's mean 1 − cos over levels (Dmdd: the normality branch)
-  on the clean training images and on the good test images (has it learned the normal images, and only them?).
+  on the clean training images and on the good test images (has it learned the normal images, and only them?);
+* Dmdd only, the abnormality branch's own KD map: ``abn_AP`` its pixel AP, ``abn_contrast`` its defect/normal
+  ratio, and ``branch_corr`` the pixel correlation of the two branches' maps on the test images (do the branches
+  tell different things about real defects, or is one a copy of the other?).
 
 Writes ``OUT/map_parts.csv`` and prints one line per fit. A measurement, not a test.
 """
@@ -41,7 +44,8 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
         levels = {k: v for k, v in torch_model.student_distances(images).items() if "abnormality" not in k}
         return float(torch.stack(list(levels.values())).mean())
 
-    seg_all, kd_all, masks_all, is_good, good = [], [], [], [], []
+    decoupled = hasattr(torch_model, "branch_distances")  # Dmdd: a second, abnormality branch
+    seg_all, kd_all, abn_all, masks_all, is_good, good = [], [], [], [], [], []
     with torch.no_grad():
         train = torch.cat([transform(b.image) for b in datamodule.train_dataloader()])
         for batch in datamodule.test_dataloader():
@@ -49,6 +53,9 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
             seg, kd = torch_model.maps(images)
             seg_all.append(seg)
             kd_all.append(kd)
+            if decoupled:
+                abnormality = torch_model.branch_distances(torch_model.features(images), "abnormality")
+                abn_all.append(torch_model.anomaly_map_generator.kd_map(abnormality, images.shape[-2:]))
             masks_all.append(F.interpolate(batch.gt_mask[:, None].float(), size=images.shape[-2:], mode="nearest"))
             is_good.append(batch.gt_label == 0)
             good.append(images[is_good[-1]])
@@ -57,7 +64,15 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
         labels = masks.flatten().long()
         defect = kd.flatten()[labels == 1].mean()
         normal_kd = kd[torch.cat(is_good)].mean()  # the good images' KD maps, from the same pass
-        return {
+        branch = {}
+        if decoupled:
+            abn = torch.cat(abn_all)
+            branch = {
+                "abn_AP": float(binary_average_precision(abn.flatten(), labels)),
+                "abn_contrast": float(abn.flatten()[labels == 1].mean() / abn[torch.cat(is_good)].mean()),
+                "branch_corr": float(torch.corrcoef(torch.stack([kd.flatten(), abn.flatten()]))[0, 1]),
+            }
+        return branch | {
             "seg_AP": float(binary_average_precision(seg.flatten(), labels)),
             "kd_AP": float(binary_average_precision(kd.flatten(), labels)),
             "kd_on_defect": float(defect),

@@ -115,10 +115,10 @@ def main() -> int:
 
 
 def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
-    """The rows as a CSV file (the first row's keys as its header), and a line saying so."""
+    """The rows as a CSV file (every row's keys, in order of appearance, as its header), and a line saying so."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {path} ({len(rows)} rows)")

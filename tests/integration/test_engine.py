@@ -91,13 +91,13 @@ def test_checkpoint_reloads_under_weights_only_with_identical_maps(trained, tmp_
 def test_lr_schedule_follows_max_epochs(trained) -> None:
     engine, model, _, _ = trained
     if type(model).__name__ != "Adps":
-        pytest.skip("ADPS's MultiStepLR; DMDD's schedule is tested below")
-    scheduler = engine.trainer.lr_scheduler_configs[0].scheduler
-    assert dict(scheduler.milestones) == {2: 1}  # round(0.8·2) = round(0.9·2) = 2
+        pytest.skip("ADPS's step decay; DMDD's schedule is tested below")
+    factor = engine.trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0]
+    assert factor.milestones == (2,)  # round(0.8·2) = round(0.9·2) = 2
     assert multistep_milestones(300, (0.8, 0.9)) == [240, 270]  # the paper's epochs
     assert multistep_milestones(None, (0.8, 0.9)) == [240, 270]
     assert multistep_milestones(40, (0.8, 0.9), start=30) == [38, 39]  # after a 30-epoch warm-up: 0.8·10, 0.9·10
-    assert model.lr == 1e-4 and scheduler.gamma == 0.2
+    assert model.lr == 1e-4 and factor.gamma == 0.2 and factor.warmup_factor == 1.0
 
 
 def test_adps_warmup_epochs_train_the_student_alone_on_clean_images(tiny_root: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from helpers import tiny_model
 
 from anomalib_kd_plugins.components.losses import resize_mask
 from anomalib_kd_plugins.models.adps.anomaly_map import AnomalyMapGenerator, max_score
@@ -181,3 +182,20 @@ def test_conv_bn_relu_folds_its_bn_in_eval_mode_only_and_keeps_its_checkpoint_ke
     block(x)
     assert calls == [1]  # train: batch statistics, the BN itself runs
     handle.remove()
+
+
+def test_warmup_lr_holds_during_the_warmup_then_the_paper_decay_follows() -> None:
+    model = tiny_model("Adps", lr=1e-3, student_warmup_epochs=2, student_warmup_lr=3e-3)
+    [optimizer], [config] = model.configure_optimizers()  # no trainer: the paper's 300 epochs
+    lrs = []
+    for _ in range(300):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        config["scheduler"].step()
+    # 3e-3 for the 2 warm-up epochs, then 1e-3, ×0.2 at 2 + 0.8·298 = 240 and at 2 + 0.9·298 = 270
+    assert lrs[:3] == pytest.approx([3e-3, 3e-3, 1e-3])
+    assert lrs[239:241] == pytest.approx([1e-3, 2e-4]) and lrs[270] == pytest.approx(4e-5)
+    plain = tiny_model("Adps", lr=1e-3, student_warmup_epochs=2)
+    assert plain.configure_optimizers()[0][0].param_groups[0]["lr"] == pytest.approx(1e-3)  # None: lr
+    with pytest.raises(ValueError, match="needs student_warmup_epochs"):
+        tiny_model("Adps", student_warmup_lr=3e-3)

@@ -27,7 +27,7 @@ from anomalib_kd_plugins.components.options import check_choice
 from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
 
 from .loss import AdpsLoss
-from .schedule import multistep_milestones
+from .schedule import WarmupMultiStep, multistep_milestones
 from .torch_model import AdpsModel, Fusion, PsmInput
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         student_warmup_epochs: epochs at the start of the fit in which the student alone learns the teacher on clean
             images (eq. 7 with Y = 0; no synthesis, no PSM, several times cheaper than a full step); the lr
             milestones are fractions of the epochs after it. Not the paper's (0): a CPU-budget option.
+        student_warmup_lr: Adam's lr during the warm-up; ``None``: ``lr``. The cheap student-only steps can take a
+            larger lr than the PSM's training (docs/experiments/2026-12-03-round10.md). A CPU-budget option.
         probe_images: clean training images kept for the learning curves logged each epoch (student 1 − cos per
             level; pixel AP of the PSM map, the KD map and the fused map on fixed synthetic anomalies); 0: none.
 
@@ -110,6 +112,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         asym_stage: int = 0,
         map_fusion: MapFusion = "seg",
         student_warmup_epochs: int = 0,
+        student_warmup_lr: float | None = None,
         probe_images: int = 16,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
@@ -141,7 +144,13 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
                 f"student_warmup_epochs must be ≥ 0 and needs the student's distillation (psm_input='fused'), got "
                 f"{student_warmup_epochs} with psm_input={psm_input!r}"
             )
+        if student_warmup_lr is not None and not (student_warmup_lr > 0 and student_warmup_epochs):
+            raise ValueError(
+                f"student_warmup_lr must be > 0 and needs student_warmup_epochs > 0, got {student_warmup_lr} with "
+                f"student_warmup_epochs={student_warmup_epochs}; leave it None to warm up at `lr`"
+            )
         self.student_warmup_epochs = student_warmup_epochs
+        self.student_warmup_lr = student_warmup_lr
         self.probe_images = probe_images
         self.loss = AdpsLoss(focal_gamma=focal_gamma, lambda_seg=lambda_seg, mask_downsample=mask_downsample)
         self.synthesizer = AnomalySynthesizer(
@@ -174,11 +183,20 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         return {"loss": loss}
 
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[dict[str, Any]]]:
-        """Adam (lr 1e-4) on student + PSM; lr ×0.2 at 80 % and 90 % of max_epochs (240/270 of 300)."""
+        """Adam (lr 1e-4) on student + PSM; lr ×0.2 at 80 % and 90 % of max_epochs (240/270 of 300).
+
+        With a warm-up the milestones count from its end, and ``student_warmup_lr`` (if set) holds during it.
+        """
         params = [p for name, p in self.model.named_parameters() if not name.startswith("teacher.") and p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=self.lr)
         milestones = multistep_milestones(
             self.trainer.max_epochs if self._trainer else None, self.lr_decay_epochs, self.student_warmup_epochs
         )
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=self.lr_decay)
+        factor = WarmupMultiStep(
+            warmup_epochs=self.student_warmup_epochs,
+            warmup_factor=(self.student_warmup_lr or self.lr) / self.lr,
+            milestones=tuple(milestones),
+            gamma=self.lr_decay,
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return [optimizer], [{"scheduler": scheduler, "interval": "epoch"}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 PAPER_EPOCHS = 300  # ADPS §IV-A2
 
@@ -12,3 +13,25 @@ def multistep_milestones(max_epochs: int | None, fractions: Sequence[float], sta
     the paper's 300 when unbounded."""
     total = max_epochs if max_epochs is not None and max_epochs > 0 else PAPER_EPOCHS
     return sorted({start + max(1, round(f * (total - start))) for f in fractions})
+
+
+@dataclass(frozen=True)
+class WarmupMultiStep:
+    """The lr factor of an epoch for ``LambdaLR``: ``warmup_factor`` before ``warmup_epochs``, then the paper's step
+    decay, ``gamma`` per milestone passed (MultiStepLR's values; a callable object, so checkpoints keep it).
+
+    Example:
+        >>> f = WarmupMultiStep(warmup_epochs=30, warmup_factor=3.0, milestones=(38, 39), gamma=0.2)
+        >>> [f(0), f(30), round(f(38), 3), round(f(39), 3)]
+        [3.0, 1.0, 0.2, 0.04]
+    """
+
+    warmup_epochs: int
+    warmup_factor: float
+    milestones: tuple[int, ...]
+    gamma: float
+
+    def __call__(self, epoch: int) -> float:
+        if epoch < self.warmup_epochs:
+            return self.warmup_factor
+        return self.gamma ** sum(epoch >= m for m in self.milestones)
