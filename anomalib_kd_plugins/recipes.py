@@ -252,13 +252,16 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "ImageNet normalisation, Adam 1e-3 (docs/experiments/2026-11-rounds-1-4.md); a 30-epoch "
                 "distillation-only warm-up, then 10 epochs of the paper's training with its ×0.2 decay at 80 %/90 %, "
                 "and the map fused with the KD map (map_fusion='seg+kd'): after 10 epochs the student had not "
-                "learned the normal images (docs/experiments/2026-12-01-round5.md)",
+                "learned the normal images (docs/experiments/2026-12-01-round5.md); the warm-up at Adam 3e-3 "
+                "(student_warmup_lr), which halves the student's distance on its training images within it "
+                "(docs/experiments/2026-12-03-round10.md)",
                 {
                     "backbone": LITE0,
                     "layers": LITE0_LAYERS,
                     "k": 2,
                     "lr": 1e-3,
                     "student_warmup_epochs": 30,
+                    "student_warmup_lr": 3e-3,
                     "map_fusion": "seg+kd",
                 },
                 epochs=40,
