@@ -41,8 +41,8 @@ def test_bench_driver_tiny_suite(tiny_root: Path, seeded_weights: Path, tmp_path
         assert rd[metric] == "", metric  # resnet18 has no weights offline: no unpretrained "quality"
     assert rd["note"] == "needs pretrained weights" and adps["note"] == ""
     for row in (adps, rd):
-        assert 0 < float(row["fit_s"]) < 600
-        assert 0 < float(row["latency_ms_b1"]) < 10_000 and float(row["throughput_ips_b8"]) > 0
+        # measured and recorded (no bound on a time: the suite runs on any CPU)
+        assert float(row["fit_s"]) > 0 and float(row["latency_ms_b1"]) > 0 and float(row["throughput_ips_b8"]) > 0
         assert row["ov_latency_ms_b1"] == ""  # torch only here; the OpenVINO timing is tested in test_export
         assert 300 < float(row["peak_rss_mb"]) < 20_000
         assert row["image_size"] == "64" and row["pre_trained"] in ("True", "False")
