@@ -32,15 +32,18 @@ def variant_settings(model: str, changes: dict[str, object]) -> dict[str, object
     """A variant's settings on top of today's CPU recipe.
 
     A variant without the student's distillation (W/O S: no student; W/O T: no teacher, so no L_d) cannot take the
-    recipe's distillation-only warm-up: it trains the same epochs after it, so the PSM gets the same steps.
+    recipe's distillation-only warm-up: it trains the same epochs after it, so the PSM gets the same steps, with no
+    warm-up lr. It has no KD map either, so its map is the PSM's alone (``map_fusion="seg"``, the paper's).
     """
     from anomalib_kd_plugins.recipes import recipe
 
     spec = recipe(model, "cpu")
-    warmup = int(spec.init_args.get("student_warmup_epochs", 0))
-    if warmup and changes.get("psm_input", "fused") != "fused":
-        return {**changes, "student_warmup_epochs": 0, "max_epochs": spec.budget.epochs - warmup}
-    return dict(changes)
+    if changes.get("psm_input", "fused") == "fused":
+        return dict(changes)
+    settings: dict[str, object] = {**changes, "map_fusion": "seg"}
+    if warmup := int(spec.init_args.get("student_warmup_epochs", 0)):
+        settings |= {"student_warmup_epochs": 0, "student_warmup_lr": None, "max_epochs": spec.budget.epochs - warmup}
+    return settings
 
 
 # (variant, model, settings on top of the measured base, what it is); the first of each model is that base
