@@ -34,10 +34,13 @@ def variant_settings(model: str, changes: dict[str, object]) -> dict[str, object
     A variant without the student's distillation (W/O S: no student; W/O T: no teacher, so no L_d) cannot take the
     recipe's distillation-only warm-up: it trains the same epochs after it, so the PSM gets the same steps, with no
     warm-up lr. It has no KD map either, so its map is the PSM's alone (``map_fusion="seg"``, the paper's).
+    W/O PW (no PSM) keeps the student's training; its map is the KD map, which ``map_fusion="seg"`` means without a PSM.
     """
     from anomalib_kd_plugins.recipes import recipe
 
     spec = recipe(model, "cpu")
+    if changes.get("psm") is False:  # W/O PW: the map is the KD map itself; the student trains as in the recipe
+        return {**changes, "map_fusion": "seg"}
     if changes.get("psm_input", "fused") == "fused":
         return dict(changes)
     settings: dict[str, object] = {**changes, "map_fusion": "seg"}
