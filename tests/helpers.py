@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from anomalib_kd_plugins.recipes import PLUGIN_MODELS, recipe
@@ -105,3 +106,14 @@ def train_cpu_recipe(model: str, root: Path, category: str, workdir: Path) -> tu
         trainer_overrides={"enable_progress_bar": False},
     )
     return metrics, engine
+
+
+def benchmark_module(name: str) -> ModuleType:
+    """A script of ``benchmarks/`` (not a package) imported as a module, for its functions."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from helpers import benchmark_module
 
 import anomalib_kd_plugins
 from anomalib_kd_plugins.recipes import BUDGET_KEYS, recipe
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _ablations():
-    spec = importlib.util.spec_from_file_location("ablations", REPO / "benchmarks" / "ablations.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ABLATIONS = _ablations()
+ABLATIONS = benchmark_module("ablations")
 
 
 @pytest.mark.parametrize("variant", ABLATIONS.VARIANTS, ids=lambda v: v[0])
@@ -44,3 +32,37 @@ def test_a_variant_without_distillation_drops_the_warm_up_and_the_kd_map() -> No
         assert settings["map_fusion"] == "seg" and settings["student_warmup_epochs"] == 0
         assert settings["student_warmup_lr"] is None and settings["max_epochs"] == cpu.budget.epochs - warmup
     assert ABLATIONS.variant_settings("Adps", {"k": 1}) == {"k": 1}  # a fused variant keeps the recipe as it is
+
+
+def _rows(means: dict[str, list[float]]) -> list[dict[str, object]]:
+    """Category-mean rows of the report's shape: one per variant and seed, pixel AP as given, the rest 0.5."""
+    from anomalib_kd_plugins.metrics import QUALITY
+
+    model = {name: m for name, m, _, _ in ABLATIONS.VARIANTS}
+    return [
+        {"variant": v, "model": model[v], "seed": s, "category": "mean", "fit_s": 1.0}
+        | {m: 0.5 for m in QUALITY}
+        | {"pixel_AUPR": ap}
+        for v, aps in means.items()
+        for s, ap in enumerate(aps)
+    ]
+
+
+def _claim_line(report: str, claim: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith(f"| {claim} |"))
+
+
+def test_a_claim_with_pairs_not_run_is_decided_by_a_failing_pair_and_otherwise_incomplete() -> None:
+    claim = "k = 1 (symmetric) is worst: every asymmetric k beats it"
+    k1 = [0.45, 0.46, 0.44]
+    failing = ABLATIONS.report(_rows({"adps_k1": k1, "adps_k2": [0.39, 0.40, 0.38], "adps_k4": [0.36]}))
+    line = _claim_line(failing, claim)
+    assert "**not reproduced**" in line and "not run: `adps_k8` − `adps_k1`" in line
+    holding = ABLATIONS.report(_rows({"adps_k1": k1, "adps_k2": [0.55, 0.56, 0.54], "adps_k4": [0.60]}))
+    assert "**incomplete (2 of 3 pairs run; those: reproduced)**" in _claim_line(holding, claim)
+    complete = ABLATIONS.report(
+        _rows({"adps_k1": k1, "adps_k2": [0.55, 0.56, 0.54], "adps_k4": [0.6], "adps_k8": [0.6]})
+    )
+    assert _claim_line(complete, claim).endswith("| **reproduced** |")
+    # a claim none of whose variants ran is left out
+    assert "the smallest patches fall back" not in failing

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from helpers import benchmark_module
 
 from anomalib_kd_plugins.bench.report import frame, write_csv
 from anomalib_kd_plugins.recipes import recipe
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def _headline():
-    spec = importlib.util.spec_from_file_location("headline", REPO / "benchmarks" / "headline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("headline")
 
 
 def _run(folder: Path, rows: list[dict], specs: dict[str, object]) -> Path:
