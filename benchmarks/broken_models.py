@@ -6,7 +6,16 @@ Adps variants train ``adps_cpu`` exactly as ``tests/quality`` does; a broken one
 pixel AUROC ≥ 0.90, or WMB-output energy AUROC on the real defects ≥ 0.75. Dmdd variants train ``dmdd_cpu`` with
 the NGM or AIM term's sign flipped (``dmdd_ngm_flipped``, ``dmdd_aim_flipped``); the Dmdd gate adds, to pixel
 AUROC ≥ 0.90 and image AUROC ≥ 0.75, a check on each decoupled branch: the pixel AUROC of Σ_l 1 − cos(T_l, F_l) on
-the real defects must be ≥ 0.75 (``bench.diagnostics.dmdd_branch_aurocs``). Measured on brick, seed 0:
+the real defects must be ≥ 0.75 (``bench.diagnostics.dmdd_branch_aurocs``). Measured on brick, seed 0
+(docs/experiments/2026-12-04-round11.md for Adps):
+
+=================  ===========  ===========  ================
+variant            pixel AUROC  image AUROC  WMB energy AUROC
+=================  ===========  ===========  ================
+ok                 0.973        0.962        0.955
+wmb_inverted       0.978        0.986        **0.382**
+loss_flipped       **0.352**    0.188        0.651
+=================  ===========  ===========  ================
 
 =================  ===========  ===========  =============  ===============
 variant            pixel AUROC  image AUROC  normality      abnormality
@@ -16,8 +25,9 @@ dmdd_ngm_flipped   0.967        0.983        **0.078**      0.923
 dmdd_aim_flipped   0.960        0.969        0.925          **0.078**
 =================  ===========  ===========  =============  ===============
 
-The final map alone cannot tell them apart (the segmentation head learns from the synthetic masks whatever the
-student does); the flipped branch ranks the real defects last.
+Except for the flipped Adps loss, the final map alone cannot tell a broken model from a healthy one (the
+segmentation head learns from the synthetic masks whatever the student does); the broken part's own measure, the
+WMB's energy or the flipped branch's distance, ranks the real defects low.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Short real-photo CPU runs must localise held-out real defects well above chance 
 
 Budget: the `cpu` recipes (ImageNet tf_efficientnet_lite0 teacher, 128², 28-40 epochs with the student warm-up) on
 the brick category: 2-3 minutes each. ``benchmarks/broken_models.py`` runs the same recipe with the WMB inverted or the
-loss sign flipped: a flipped loss never localises (pixel AUROC ≈ 0.45), and an inverted WMB moves the PSM input's
-energy off the defects (AUROC ≈ 0.2), which the second ADPS assertion catches. Pixel AUROC alone cannot: the PSM
+loss sign flipped: a flipped loss never localises (pixel AUROC ≈ 0.35), and an inverted WMB moves the PSM input's
+energy off the defects (AUROC ≈ 0.4), which the second ADPS assertion catches. Pixel AUROC alone cannot: the PSM
 learns to segment from W·T about as well as from (1 − W)·T (the paper's "W/O S" ablation is the same effect).
 Likewise for DMDD: with the NGM or the AIM sign flipped the final map is as good as a healthy model's (pixel AUROC
 0.967 / 0.960 vs 0.964), but that branch's distance 1 − cos(T, F) ranks the defects *last* (AUROC 0.08 vs 0.92),
