@@ -118,6 +118,39 @@ def test_adps_warmup_epochs_train_the_student_alone_on_clean_images(tiny_root: P
         tiny_model("Adps", student_warmup_epochs=2, psm_input="teacher_only")
 
 
+@pytest.mark.parametrize("name", ["Adps", "Dmdd"])
+def test_training_steps_synthesise_on_the_augmented_views_and_the_probe_keeps_the_loaded_images(
+    name: str, tiny_root: Path, tmp_path: Path
+) -> None:
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+
+    from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
+
+    torch.manual_seed(0)
+    model = tiny_model(name, train_augment="flip", probe_images=4)
+    views, loaded, viewed, synthesised = model.augment, [], [], []
+
+    def record_views(images: torch.Tensor) -> torch.Tensor:
+        loaded.append(images.clone())
+        viewed.append(views(images))
+        return viewed[-1]
+
+    def record_synthesis(batch, images=None):
+        synthesised.append(images)
+        return SyntheticAnomalyKDMixin.synthesize(model, batch, images)
+
+    model.augment, model.synthesize = record_views, record_synthesis
+    dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
+    Engine(max_epochs=1, accelerator="cpu", devices=1, default_root_dir=tmp_path, logger=False).fit(
+        model, datamodule=dm
+    )
+    assert synthesised and len(synthesised) == len(viewed)
+    assert all(torch.equal(s, v) for s, v in zip(synthesised, viewed, strict=True))  # the views, not the loads
+    assert any(not torch.equal(v, x) for v, x in zip(viewed, loaded, strict=True))  # some image was flipped
+    assert torch.equal(model._probe_clean, loaded[0][:4])  # the curves measure the images as loaded
+
+
 def test_adps_training_only_moves_student_and_psm(tiny_root: Path, tmp_path: Path) -> None:
     from anomalib.data import MVTecAD
     from anomalib.engine import Engine

@@ -190,3 +190,23 @@ def test_a_student_warmup_runs_before_the_two_phase_schedule_over_the_remaining_
     }
     with pytest.raises(ValueError, match="student_warmup_epochs must be"):
         Dmdd(pre_trained=False, student_warmup_epochs=-1)
+
+
+def test_the_student_optimizer_is_destsegs_sgd_unless_adam_is_asked_for() -> None:
+    from anomalib_kd_plugins import Dmdd
+
+    sgd_student, sgd_seg = Dmdd(pre_trained=False).configure_optimizers()
+    assert type(sgd_student) is torch.optim.SGD and sgd_student.defaults["lr"] == 0.4
+    assert sgd_student.defaults["momentum"] == 0.9 and sgd_student.defaults["weight_decay"] == 1e-4
+    adam_student, adam_seg = Dmdd(pre_trained=False, student_optimizer="adam").configure_optimizers()
+    assert type(adam_student) is torch.optim.Adam and adam_student.defaults["lr"] == 3e-3
+    assert type(adam_seg) is torch.optim.SGD  # the segmentation head keeps DeSTSeg's optimiser
+    assert [g["lr"] for g in adam_seg.param_groups] == [g["lr"] for g in sgd_seg.param_groups] == [0.1, 0.01]
+    model = Dmdd(pre_trained=False, student_optimizer="adam", lr_student=1e-3)
+    assert model.configure_optimizers()[0].defaults["lr"] == 1e-3
+    params = {id(p) for p in model.configure_optimizers()[0].param_groups[0]["params"]}
+    assert params == {id(p) for m in model.model.student_modules() for p in m.parameters()}
+    with pytest.raises(ValueError, match="student_optimizer must be one of"):
+        Dmdd(pre_trained=False, student_optimizer="adamw")
+    with pytest.raises(ValueError, match="lr_student must be > 0"):
+        Dmdd(pre_trained=False, lr_student=-0.1)

@@ -20,6 +20,7 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+from anomalib_kd_plugins.components.augment import NormalViews, TrainAugment
 from anomalib_kd_plugins.components.fusion import MapFusion
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
@@ -78,6 +79,9 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             milestones are fractions of the epochs after it. Not the paper's (0): a CPU-budget option.
         student_warmup_lr: Adam's lr during the warm-up; ``None``: ``lr``. The cheap student-only steps can take a
             larger lr than the PSM's training (docs/experiments/2026-12-03-round10.md). A CPU-budget option.
+        train_augment: random views of each normal training image before anything else sees it: ``"none"`` (the
+            paper), ``"flip"`` or ``"dihedral"`` (flips and quarter turns; components/augment.py). Not the paper's:
+            a CPU-recipe option for a student that learns its few training images by heart.
         probe_images: clean training images kept for the learning curves logged each epoch (student 1 − cos per
             level; pixel AP of the PSM map, the KD map and the fused map on fixed synthetic anomalies); 0: none.
 
@@ -113,6 +117,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion: MapFusion = "seg",
         student_warmup_epochs: int = 0,
         student_warmup_lr: float | None = None,
+        train_augment: TrainAugment = "none",
         probe_images: int = 16,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
@@ -151,6 +156,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             )
         self.student_warmup_epochs = student_warmup_epochs
         self.student_warmup_lr = student_warmup_lr
+        self.augment = NormalViews(train_augment)
         self.probe_images = probe_images
         self.loss = AdpsLoss(focal_gamma=focal_gamma, lambda_seg=lambda_seg, mask_downsample=mask_downsample)
         self.synthesizer = AnomalySynthesizer(
@@ -164,15 +170,16 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Synthesise anomalies, run teacher/student/WMB/PSM, return L = L_d + λ·L_s (eq. 9).
 
-        During ``student_warmup_epochs``: the student alone on the clean images, L_d of eq. (7) with Y = 0.
+        During ``student_warmup_epochs``: the student alone on the clean images, L_d of eq. (7) with Y = 0. With
+        ``train_augment``, every step first takes a random view of each image (the probe keeps the images as loaded).
         """
         del args, kwargs
         self.remember_probe_images(batch.image)
+        images = self.augment(self.checked_images(batch))
         if self.current_epoch < self.student_warmup_epochs:
-            images = self.checked_images(batch)
             logits, cos_maps, masks = None, self.model.distill(images), images.new_zeros(images[:, :1].shape)
         else:
-            images, masks = self.synthesize(batch)
+            images, masks = self.synthesize(batch, images)
             logits, cos_maps = self.model(images)
         loss, parts = self.loss(logits, cos_maps, masks)
         self.ensure_finite(loss, "lower `lr`")

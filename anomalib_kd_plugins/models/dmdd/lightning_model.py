@@ -22,6 +22,7 @@ from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+from anomalib_kd_plugins.components.augment import NormalViews, TrainAugment
 from anomalib_kd_plugins.components.fusion import MapFusion
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
@@ -33,6 +34,9 @@ from .loss import AIM_TARGETS, AimForm, AimTarget, DmddLoss, KdReduction
 from .torch_model import DmddFeatures, DmddModel
 
 Schedule = Literal["two_phase", "joint"]
+StudentOptimizer = Literal["sgd", "adam"]
+STUDENT_OPTIMIZERS = get_args(StudentOptimizer)
+DEFAULT_LR_STUDENT = {"sgd": 0.4, "adam": 3e-3}  # DeSTSeg's SGD; Adam at the Adps CPU recipe's warm-up lr
 SCHEDULES = get_args(Schedule)
 
 PAPER_STEPS = 5000  # DeSTSeg's schedule (docs/dmdd.md §2.2): the length an unbounded fit splits into its phases
@@ -65,7 +69,11 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         student_phase_fraction: share of all training steps in the student phase (DeSTSeg: 1000 of 5000).
         student_phase_steps: the student phase as a number of steps instead (DeSTSeg: 1000); overrides the
             fraction when set, so the student's training does not shrink with a short schedule.
-        lr_student / lr_seg_body / lr_seg_head: SGD learning rates (DeSTSeg: 0.4 / 0.1 / 0.01).
+        lr_student / lr_seg_body / lr_seg_head: SGD learning rates (DeSTSeg: 0.4 / 0.1 / 0.01); ``lr_student=None``
+            is 0.4 for SGD and 3e-3 for Adam (``student_optimizer``).
+        student_optimizer: the student's optimiser, ``"sgd"`` (DeSTSeg: momentum and weight decay as below) or
+            ``"adam"`` (Adam at ``lr_student``, no weight decay, as the Adps student trains). Not DeSTSeg's: a
+            CPU-recipe option for a student whose SGD stalls far from the teacher within a short budget.
         momentum / weight_decay: SGD settings (DeSTSeg: 0.9 / 1e-4).
         score_top_k: image score = mean of the top-k map pixels [A: 100, DeSTSeg].
         sigma: σ of a Gaussian filter on the upsampled map, as ADPS and PatchCore smooth theirs [A: 0 = none, as
@@ -84,6 +92,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         student_warmup_epochs: epochs at the start of the fit that train the student alone (the student phase's
             NGM + AIM steps), before the two-phase schedule runs over the remaining steps. Not DeSTSeg's (0): a
             CPU-budget option that gives the student more steps than a short schedule's 20 %.
+        train_augment: random views of each normal training image before the pair (I_n, I_a) is made: ``"none"``
+            (DeSTSeg), ``"flip"`` or ``"dihedral"`` (flips and quarter turns; components/augment.py). Not the
+            paper's: a CPU-recipe option for a student that learns its few training images by heart.
         probe_images: clean training images kept for the learning curves logged each epoch (1 − cos per branch and
             level; pixel AP of the segmentation, KD and fused maps on fixed synthetic anomalies); 0: none.
 
@@ -114,7 +125,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         schedule: Schedule = "two_phase",
         student_phase_fraction: float = 0.2,
         student_phase_steps: int | None = None,
-        lr_student: float = 0.4,
+        lr_student: float | None = None,
+        student_optimizer: StudentOptimizer = "sgd",
         lr_seg_body: float = 0.1,
         lr_seg_head: float = 0.01,
         momentum: float = 0.9,
@@ -126,6 +138,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         anomaly_probability: float = 1.0,
         map_fusion: MapFusion = "seg",
         student_warmup_epochs: int = 0,
+        train_augment: TrainAugment = "none",
         probe_images: int = 16,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
@@ -140,6 +153,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             ("schedule", schedule, SCHEDULES),
             ("aim_target", aim_target, AIM_TARGETS),
             ("mask_downsample", mask_downsample, MASK_DOWNSAMPLE_MODES),
+            ("student_optimizer", student_optimizer, STUDENT_OPTIMIZERS),
         ):
             check_choice(name, value, allowed)
         if not 0.0 <= student_phase_fraction <= 1.0:
@@ -159,6 +173,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         if student_warmup_epochs < 0:
             raise ValueError(f"student_warmup_epochs must be ≥ 0, got {student_warmup_epochs}")
         self.student_warmup_epochs = student_warmup_epochs
+        self.augment = NormalViews(train_augment)
         self.probe_images = probe_images
         self.loss = DmddLoss(
             aim, aim_margin, lambda_aim, ngm_mask, focal_gamma, mask_downsample, kd_reduction, lambda_ngm
@@ -172,7 +187,11 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         if student_phase_steps is not None and student_phase_steps < 0:
             raise ValueError(f"student_phase_steps must be ≥ 0, got {student_phase_steps}")
         self.student_phase_steps = student_phase_steps
-        self.lr_student, self.lr_seg_body, self.lr_seg_head = lr_student, lr_seg_body, lr_seg_head
+        if lr_student is not None and not lr_student > 0:
+            raise ValueError(f"lr_student must be > 0, got {lr_student}; leave it None for the optimiser's default")
+        self.student_optimizer = student_optimizer
+        self.lr_student = DEFAULT_LR_STUDENT[student_optimizer] if lr_student is None else lr_student
+        self.lr_seg_body, self.lr_seg_head = lr_seg_body, lr_seg_head
         self.momentum, self.weight_decay = momentum, weight_decay
         self.automatic_optimization = False  # two optimisers, stepped by phase
         self.validate_input_size()
@@ -210,7 +229,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         del args, kwargs
         opt_student, opt_seg = self.optimizers()
         self.remember_probe_images(batch.image)
-        normal = batch.image
+        normal = self.augment(self.checked_images(batch))
         if len(normal) == 1:  # BatchNorm after ASPP's global pooling needs ≥ 2 samples: pair it with a second draw
             normal = normal.repeat(2, 1, 1, 1)
         anomalous, mask = self.synthesize(batch, normal)
@@ -254,11 +273,17 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         return {"loss": loss.detach()}
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """DeSTSeg's SGD: student lr 0.4; segmentation body 0.1 and head 0.01; momentum 0.9, weight decay 1e-4."""
+        """DeSTSeg's SGD: student lr 0.4; segmentation body 0.1 and head 0.01; momentum 0.9, weight decay 1e-4.
+
+        ``student_optimizer="adam"``: the student's optimiser is Adam at ``lr_student`` instead; the head keeps SGD.
+        """
         student = [p for module in self.model.student_modules() for p in module.parameters()]
         seg = self.model.segmentation
         sgd = {"momentum": self.momentum, "weight_decay": self.weight_decay}
-        opt_student = torch.optim.SGD(student, lr=self.lr_student, **sgd)
+        if self.student_optimizer == "adam":
+            opt_student = torch.optim.Adam(student, lr=self.lr_student)
+        else:
+            opt_student = torch.optim.SGD(student, lr=self.lr_student, **sgd)
         opt_seg = torch.optim.SGD(
             [
                 {"params": seg.body.parameters(), "lr": self.lr_seg_body},
