@@ -11,9 +11,7 @@ from helpers import benchmark_module
 from anomalib_kd_plugins.bench.report import frame, write_csv
 from anomalib_kd_plugins.recipes import recipe
 
-
-def _headline():
-    return benchmark_module("headline")
+HEADLINE = benchmark_module("headline")
 
 
 def _run(folder: Path, rows: list[dict], specs: dict[str, object]) -> Path:
@@ -39,14 +37,13 @@ def _row(model: str, category: str, seed: int, ap: float, fit: float = 10.0) -> 
 
 
 def test_the_table_is_mean_and_std_over_seeds_of_the_category_means(tmp_path: Path) -> None:
-    headline = _headline()
     rows = [
         _row("Stfpm", "brick", 0, 0.2),
         _row("Stfpm", "grass", 0, 0.4),
         _row("Stfpm", "brick", 1, 0.4),
         _row("Stfpm", "grass", 1, 0.6, fit=30.0),
     ]  # the CSV's mean rows (frame) are not a category
-    table = headline.table(headline.read([_run(tmp_path / "a", rows, {})]))
+    table = HEADLINE.table(HEADLINE.read([_run(tmp_path / "a", rows, {})]))
     stfpm = next(line for line in table.splitlines() if line.startswith("| Stfpm |"))
     cells = [c.strip() for c in stfpm.strip("|").split("|")]
     assert cells[:3] == ["Stfpm", "0 1", "0.400 ± 0.141"]  # seed means 0.3 and 0.5
@@ -55,39 +52,36 @@ def test_the_table_is_mean_and_std_over_seeds_of_the_category_means(tmp_path: Pa
 
 
 def test_recipe_lines_say_what_each_recipe_changed_and_what_the_paper_used(tmp_path: Path) -> None:
-    headline = _headline()
     cpu = recipe("Patchcore", "cpu")
     run = _run(tmp_path / "a", [_row("Patchcore", "brick", 0, 0.5)], {"Patchcore": cpu})
-    lines = headline.recipes([run / "bench.csv"], ["Patchcore"])  # a kept CSV finds the spec beside it
+    lines = HEADLINE.recipes([run / "bench.csv"], ["Patchcore"])  # a kept CSV finds the spec beside it
     assert lines.startswith("- **Patchcore** (128², batch 4, one pass, the backbone's own normalisation): ")
     assert cpu.why in lines and recipe("Patchcore", "paper").why in lines
     with pytest.raises(SystemExit, match=r"spec_Stfpm\.json"):
-        headline.recipes([run], ["Stfpm"])
+        HEADLINE.recipes([run], ["Stfpm"])
 
 
 def test_the_readme_block_is_replaced_between_its_markers_only(tmp_path: Path) -> None:
-    headline = _headline()
     readme = tmp_path / "README.md"
     tail = "after\n<!-- headline -->\nkeep\n<!-- /headline -->\n"
     readme.write_text("intro\n<!-- peers -->\nold\n<!-- /peers -->\n" + tail)
-    headline.write_between(readme, "new\n", "peers")
+    HEADLINE.write_between(readme, "new\n", "peers")
     assert readme.read_text() == "intro\n<!-- peers -->\nnew\n<!-- /peers -->\n" + tail
     with pytest.raises(SystemExit, match="no <!-- nope -->"):
-        headline.write_between(readme, "x", "nope")
+        HEADLINE.write_between(readme, "x", "nope")
 
 
 def test_models_order_the_rows_and_costs_come_from_the_named_runs_only(tmp_path: Path) -> None:
-    headline = _headline()
     here = _run(tmp_path / "here", [_row("Adps", "brick", 1, 0.5, fit=10.0), _row("Stfpm", "brick", 1, 0.2)], {})
     there = _run(tmp_path / "there", [_row("Adps", "brick", 0, 0.3, fit=50.0)], {})  # another machine's seed 0
-    rows = headline.read([here, there])
-    table = headline.table(rows, ["Adps", "Stfpm"], [here])
+    rows = HEADLINE.read([here, there])
+    table = HEADLINE.table(rows, ["Adps", "Stfpm"], [here])
     lines = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| model")]
     assert [line.split("|")[1].strip() for line in lines] == ["Adps", "Stfpm"]
     adps = [c.strip() for c in lines[0].strip("|").split("|")]
     assert adps[1:3] == ["0 1", "0.400 ± 0.141"]  # quality over both runs' seeds
     assert adps[-3] == "10.0"  # fit s from `here` only, not the mean 30.0 with `there`
-    assert "| Adps |" not in headline.table(rows, ["Stfpm"])  # --models also selects
-    assert "| 30.0 |" in headline.table(rows)  # without cost_from: the mean over every run's rows
+    assert "| Adps |" not in HEADLINE.table(rows, ["Stfpm"])  # --models also selects
+    assert "| 30.0 |" in HEADLINE.table(rows)  # without cost_from: the mean over every run's rows
     with pytest.raises(SystemExit, match="--models Padim: not in the runs' rows"):
-        headline.table(rows, ["Adps", "Padim"])
+        HEADLINE.table(rows, ["Adps", "Padim"])
