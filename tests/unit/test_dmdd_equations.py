@@ -15,7 +15,7 @@ from anomalib_kd_plugins.models.dmdd.loss import (
     ngm_loss,
     segmentation_loss,
 )
-from anomalib_kd_plugins.models.dmdd.torch_model import DmddModel, student_encoder_layers
+from anomalib_kd_plugins.models.dmdd.torch_model import DmddModel, StudentDecoder, student_encoder_layers
 
 
 def vec(*columns: tuple[float, float]) -> torch.Tensor:
@@ -210,3 +210,26 @@ def test_the_student_optimizer_is_destsegs_sgd_unless_adam_is_asked_for() -> Non
         Dmdd(pre_trained=False, student_optimizer="adamw")
     with pytest.raises(ValueError, match="lr_student must be > 0"):
         Dmdd(pre_trained=False, lr_student=-0.1)
+
+
+def test_the_decoder_skips_feed_each_level_the_encoders_own_map_and_destsegs_has_none() -> None:
+    torch.manual_seed(0)
+    sizes = [torch.Size((16, 16)), torch.Size((8, 8)), torch.Size((4, 4))]
+    encoded = [torch.rand(1, c, *s, requires_grad=True) for c, s in zip((8, 16, 32), sizes, strict=True)]
+    deepest = torch.rand(1, 64, 2, 2)
+    for skips in (False, True):
+        decoder = StudentDecoder(64, (8, 16, 32), skips=skips).eval()
+        out = decoder(deepest, sizes, encoded)
+        assert [o.shape[1:] for o in out] == [(8, 16, 16), (16, 8, 8), (32, 4, 4)]
+        out[0].sum().backward()
+        reached = [e.grad is not None and e.grad.abs().sum() > 0 for e in encoded]
+        assert reached == [skips] * 3  # level 1 sees every encoder level through the skips, none without them
+        for e in encoded:
+            e.grad = None
+    with pytest.raises(ValueError, match="needs the encoder's map at every level"):
+        StudentDecoder(64, (8, 16, 32), skips=True)(deepest, sizes)
+    plain, skipped = DmddModel(pre_trained=False), DmddModel(pre_trained=False, student_skips=True)
+    assert not plain.student_decoder.skips and skipped.student_decoder.skips
+    images = torch.rand(1, 3, 64, 64)
+    shapes = [[f.shape for f in model.student_features(images)[0]] for model in (plain, skipped)]
+    assert shapes[0] == shapes[1]

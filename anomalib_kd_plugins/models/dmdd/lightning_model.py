@@ -71,6 +71,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             fraction when set, so the student's training does not shrink with a short schedule.
         lr_student / lr_seg_body / lr_seg_head: SGD learning rates (DeSTSeg: 0.4 / 0.1 / 0.01); ``lr_student=None``
             is 0.4 for SGD and 3e-3 for Adam (``student_optimizer``).
+        student_skips: skip connections from the student encoder into its decoder at every distilled level (a UNet;
+            DeSTSeg's decoder has none, ``False``). Not the paper's: a CPU-recipe option for small inputs, where the
+            deepest encoder map that DeSTSeg decodes from is 4×4.
         student_optimizer: the student's optimiser, ``"sgd"`` (DeSTSeg: momentum and weight decay as below) or
             ``"adam"`` (Adam at ``lr_student``, no weight decay, as the Adps student trains). Not DeSTSeg's: a
             CPU-recipe option for a student whose SGD stalls far from the teacher within a short budget.
@@ -127,6 +130,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         student_phase_steps: int | None = None,
         lr_student: float | None = None,
         student_optimizer: StudentOptimizer = "sgd",
+        student_skips: bool = False,
         lr_seg_body: float = 0.1,
         lr_seg_head: float = 0.01,
         momentum: float = 0.9,
@@ -169,6 +173,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             decouple=decouple,
             sigma=sigma,
             map_fusion=map_fusion,
+            student_skips=student_skips,
         )
         if student_warmup_epochs < 0:
             raise ValueError(f"student_warmup_epochs must be ≥ 0, got {student_warmup_epochs}")

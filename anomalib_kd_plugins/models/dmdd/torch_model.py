@@ -48,21 +48,35 @@ def student_encoder_layers(backbone: str, layers: Sequence[str]) -> list[str]:
 
 
 class StudentDecoder(nn.Module):
-    """DeSTSeg decoder: residual layers from the deepest encoder map, bilinear up to each teacher level, no skips."""
+    """DeSTSeg decoder: residual layers from the deepest encoder map, bilinear up to each teacher level, no skips.
 
-    def __init__(self, in_channels: int, level_channels: Sequence[int]) -> None:
+    ``skips=True`` (not DeSTSeg's) concatenates the encoder's own map of each level to the upsampled input of that
+    level's layer, a UNet's skip connections: at 128² the deepest map of a stride-32 encoder is 4×4, and every
+    stride-4 detail must otherwise come through it (docs/experiments/2026-12-04-round12.md).
+    """
+
+    def __init__(self, in_channels: int, level_channels: Sequence[int], skips: bool = False) -> None:
         super().__init__()
+        self.skips = skips
         self.bottom = make_res_layer(in_channels, in_channels, 2)
         self.levels = nn.ModuleList()
         for channels in reversed(level_channels):
-            self.levels.append(make_res_layer(in_channels, channels, 2))
+            self.levels.append(make_res_layer(in_channels + (channels if skips else 0), channels, 2))
             in_channels = channels
 
-    def forward(self, deepest: torch.Tensor, sizes: Sequence[torch.Size]) -> list[torch.Tensor]:
-        """Decode to one map per teacher level (shallow → deep order, matching ``sizes``)."""
+    def forward(
+        self, deepest: torch.Tensor, sizes: Sequence[torch.Size], encoded: Sequence[torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
+        """Decode to one map per teacher level (shallow → deep order, matching ``sizes`` and ``encoded``, the
+        encoder's maps at those levels, which ``skips`` needs)."""
+        if self.skips and (encoded is None or len(encoded) != len(sizes)):
+            raise ValueError("StudentDecoder(skips=True) needs the encoder's map at every level")
         x, out = self.bottom(deepest), []
-        for layer, size in zip(self.levels, reversed(sizes), strict=True):
-            x = layer(F.interpolate(x, size=size, mode="bilinear", align_corners=False))
+        for i, (layer, size) in enumerate(zip(self.levels, reversed(sizes), strict=True)):
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+            if self.skips:
+                x = torch.cat([x, encoded[len(sizes) - 1 - i]], dim=1)
+            x = layer(x)
             out.append(x)
         return out[::-1]
 
@@ -117,6 +131,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         decouple: bool = True,
         sigma: float = 0.0,
         map_fusion: MapFusion = "seg",
+        student_skips: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -126,7 +141,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         self.student_encoder = build_feature_extractor(backbone, encoder_layers, pre_trained=False, requires_grad=True)
         encoder_channels, encoder_strides = feature_info(self.student_encoder)
         self.max_stride = max(encoder_strides)
-        self.student_decoder = StudentDecoder(encoder_channels[-1], self.channels)
+        self.student_decoder = StudentDecoder(encoder_channels[-1], self.channels, skips=student_skips)
         self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels) if decouple else None
         self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates, aspp)
         self.anomaly_map_generator = AnomalyMapGenerator(score_top_k, sigma, map_fusion)
@@ -154,7 +169,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         """Decoupled student features (F^N_l, F^A_l) of ``images``."""
         encoded = list(self.student_encoder(images).values())
         sizes = [f.shape[-2:] for f in encoded[: len(self.channels)]]
-        decoded = self.student_decoder(encoded[-1], sizes)
+        decoded = self.student_decoder(encoded[-1], sizes, encoded[: len(self.channels)])
         if self.decouple is None:  # ``decouple=False``: a plain student, one feature map serves both branches
             return decoded, decoded
         pairs = [head(f) for head, f in zip(self.decouple, decoded, strict=True)]
