@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -124,15 +124,17 @@ class SyntheticAnomalyKDMixin:
             if seen >= limit:
                 return
 
-    def calibrate_map_fusion(self) -> None:
+    def calibrate_map_fusion(self, batches: Iterable[torch.Tensor] | None = None) -> None:
         """Measure the ``"seg+kd"`` standardisation on clean training images with the current weights (fusion.py).
 
         Done whatever ``map_fusion`` is, so that a checkpoint can be re-scored either way without refitting.
+        ``batches``: pre-processed training images (default: the fit's, ``training_images``), e.g. to re-measure the
+        statistics of a checkpoint re-scored with another ``kd_pool``.
         """
         fusion = self.model.anomaly_map_generator.fusion
         segs, kds = [], []
         with self.evaluating():
-            for images in self.training_images():
+            for images in self.training_images() if batches is None else batches:
                 seg, kd = self.model.maps(images)
                 if seg is None or kd is None:
                     return  # one of the two maps does not exist for this model (ablations): nothing to fuse
@@ -257,8 +259,11 @@ class SyntheticAnomalyKDMixin:
         return images
 
     def synthesize(self, batch: Batch, images: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (images with synthetic anomalies, their masks); the sources are ``images`` or ``batch.image``."""
-        return self.synthesizer(self.checked_images(batch, images))
+        """Return (images with synthetic anomalies, their masks) from ``images`` or, checked first, ``batch.image``.
+
+        ``images`` are the training step's, already through ``checked_images``: they are not checked a second time.
+        """
+        return self.synthesizer(self.checked_images(batch) if images is None else images)
 
     def ensure_finite(self, loss: torch.Tensor, hint: str) -> None:
         """Stop training with a clear error instead of silently learning NaN maps."""
