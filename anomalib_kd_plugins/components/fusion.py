@@ -12,6 +12,13 @@ real defects included (docs/experiments/2026-12-01-round5.md). The statistics ar
 (``SyntheticAnomalyKDMixin.calibrate_map_fusion``, at every validation during fitting), kept in a buffer, so they
 travel in the checkpoint and into ONNX/OpenVINO exports as constants. The image score is each model's own score
 (ADPS: max, DMDD: top-k mean) taken over the fused map.
+
+``kd_pool`` (not the papers'; 1 = their per-position cosine) reads the KD map out of features averaged over
+``kd_pool``×``kd_pool`` neighbourhoods of each level, 1 − cos(avg T_l, avg S_l), as PatchCore aggregates its patch
+features. A student that has not learned an unseen normal surface errs at single positions; a defect moves a whole
+neighbourhood, so the average keeps the defect and cancels much of the error (docs/experiments/2026-12-05-round13.md).
+It changes how the map is read, not what is trained: the training losses and ADPS's Weight Mask Block keep the
+per-position cosine.
 """
 
 from __future__ import annotations
@@ -37,12 +44,22 @@ class FusedMap(nn.Module):
         torch.Size([1, 1, 8, 8])
     """
 
-    def __init__(self, map_fusion: MapFusion = "seg") -> None:
+    def __init__(self, map_fusion: MapFusion = "seg", kd_pool: int = 1) -> None:
         super().__init__()
         check_choice("map_fusion", map_fusion, MAP_FUSIONS)
+        if not (isinstance(kd_pool, int) and kd_pool >= 1 and kd_pool % 2 == 1):
+            raise ValueError(
+                f"kd_pool must be an odd positive integer (the side of the neighbourhood averaged before the KD "
+                f"map's cosine; 1 is the papers' per-position cosine), got {kd_pool!r}"
+            )
         self.map_fusion = map_fusion
+        self.kd_pool = kd_pool
         # (μ_seg, σ_seg, μ_kd, σ_kd) over clean training pixels; identity until calibrated
         self.register_buffer("stats", torch.tensor([0.0, 1.0, 0.0, 1.0]))
+
+    def kd_map(self, teacher: list[torch.Tensor], student: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """The KD map at ``size``: the mean over levels of 1 − cos(T_l, S_l), of ``kd_pool``-averaged features."""
+        return level_distance_map(level_distances(teacher, student, self.kd_pool), size)
 
     @property
     def uses_kd(self) -> bool:
@@ -68,6 +85,17 @@ class FusedMap(nn.Module):
         assert kd is not None, "map_fusion='seg+kd' needs the KD map"
         mu_seg, sd_seg, mu_kd, sd_kd = self.stats
         return (seg - mu_seg) / sd_seg + (kd - mu_kd) / sd_kd
+
+
+def level_distances(teacher: list[torch.Tensor], student: list[torch.Tensor], pool: int = 1) -> list[torch.Tensor]:
+    """Per-level 1 − cos(T_l, S_l) maps (B,1,h_l,w_l); ``pool`` > 1 first averages both over pool×pool neighbourhoods
+    (stride 1, the border averaging only the positions inside the map), so each map keeps its level's size."""
+    out = []
+    for t, s in zip(teacher, student, strict=True):
+        if pool > 1:
+            t, s = (nn.functional.avg_pool2d(x, pool, 1, pool // 2, count_include_pad=False) for x in (t, s))
+        out.append(1 - nn.functional.cosine_similarity(t, s, dim=1).unsqueeze(1))
+    return out
 
 
 def level_distance_map(distances: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:

@@ -214,3 +214,20 @@ def test_int8_ptq_export_loads_in_the_inferencer_and_ranks_pixels_like_fp32(expo
     image = sorted((tiny_root / "brick" / "test" / "scratch").glob("*.png"))[0]
     result = inferencer.predict(str(image))
     assert tuple(result.anomaly_map.shape[-2:]) == (64, 64) and np.isfinite(np.asarray(result.pred_score)).all()
+
+
+@pytest.mark.parametrize("name", ["Adps", "Dmdd"])
+def test_the_cpu_recipes_fused_pooled_map_exports_with_its_statistics(name: str, tmp_path: Path) -> None:
+    """``map_fusion="seg+kd"`` with ``kd_pool=3`` (the CPU recipes' map): the fusion statistics become constants of
+    the graph and the neighbourhood averages are traced, so ONNX Runtime and OpenVINO (f32) give torch's map."""
+    torch.manual_seed(0)
+    model = tiny_model(name, map_fusion="seg+kd", kd_pool=3, post_processor=False).eval()
+    images = torch.rand(4, 3, 64, 64)
+    with torch.no_grad():  # as a fit measures them on its training images
+        model.model.anomaly_map_generator.fusion.calibrate(*model.model.maps(model.pre_processor.transform(images)))
+    assert not torch.equal(model.model.anomaly_map_generator.fusion.stats, torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    path = model.to_onnx(tmp_path, input_size=(64, 64))
+    reference = torch_outputs(model, images)
+    assert reference["anomaly_map"].std() > 0
+    _assert_close(reference, onnxruntime_outputs(onnxruntime_session(path), images), "onnxruntime")
+    _assert_close(reference, _openvino_f32(path, images), "openvino f32")

@@ -32,7 +32,7 @@ def test_fusion_difference_feeds_t_minus_s_and_concat_a_learned_conv(images: tor
     t, s = ref.teacher_student_features(images)
     for fusion, expected in (("wmb", None), ("difference", [a - b for a, b in zip(t, s, strict=True)])):
         model = adps(fusion=fusion)
-        cos, inputs = model.psm_inputs(images)
+        _, _, cos, inputs = model.psm_inputs(images)
         assert len(cos) == 3  # L_d still sees W_i
         if expected is None:  # WMB, eq. (2)
             expected = [(1 - w) * a for w, a in zip(cos, t, strict=True)]
@@ -40,7 +40,7 @@ def test_fusion_difference_feeds_t_minus_s_and_concat_a_learned_conv(images: tor
             torch.testing.assert_close(got, want)
     concat = adps(fusion="concat")
     assert [conv.in_channels for conv in concat.fuse] == [2 * c for c in concat.channels]
-    _, inputs = concat.psm_inputs(images)
+    inputs = concat.psm_inputs(images).weighted
     torch.testing.assert_close(inputs[0], concat.fuse[0](torch.cat([t[0], s[0]], 1)))
     assert adps().fuse is None
 

@@ -1,7 +1,8 @@
 """ADPS map and score (Algorithm 1): M = anomaly-class softmax probability, map = G(M), Sc = max(G(M)).
 
 With ``map_fusion="seg+kd"`` (not the paper's; components/fusion.py) M is the standardised sum of that probability
-and the asymmetric KD map, the mean over levels of 1 − W_i; the score stays the max of the smoothed map.
+and the asymmetric KD map, the mean over levels of 1 − cos(T_i, S_i) (1 − W_i; with ``kd_pool`` > 1, of features
+averaged over neighbourhoods); the score stays the max of the smoothed map.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from anomalib_kd_plugins.components.fusion import FusedMap, MapFusion, level_distance_map
+from anomalib_kd_plugins.components.fusion import FusedMap, MapFusion
 from anomalib_kd_plugins.components.smoothing import GaussianSmoother
 
 
@@ -27,20 +28,20 @@ class AnomalyMapGenerator(nn.Module):
         >>> anomaly_map, score = generator(seg)
     """
 
-    def __init__(self, sigma: float = 4.0, map_fusion: MapFusion = "seg") -> None:
+    def __init__(self, sigma: float = 4.0, map_fusion: MapFusion = "seg", kd_pool: int = 1) -> None:
         super().__init__()
         self.smoother = GaussianSmoother(sigma)
-        self.fusion = FusedMap(map_fusion)
+        self.fusion = FusedMap(map_fusion, kd_pool)
 
     @staticmethod
     def segmentation_map(logits: torch.Tensor) -> torch.Tensor:
         """Eq. (6): the softmax probability of the anomalous class (channel 1), (B,1,H,W)."""
         return torch.softmax(logits, dim=1)[:, 1:2]
 
-    @staticmethod
-    def kd_map(cos_maps: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """The asymmetric KD map (Table VIII "W/O PW"): the mean over levels of 1 − W_i at the input size."""
-        return level_distance_map([1 - w for w in cos_maps], size)
+    def kd_map(self, teacher: list[torch.Tensor], student: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """The asymmetric KD map (Table VIII "W/O PW"): the mean over levels of 1 − cos(T_i, S_i) at the input size
+        (``kd_pool``: of neighbourhood-averaged features; components/fusion.py)."""
+        return self.fusion.kd_map(teacher, student, size)
 
     def forward(self, seg: torch.Tensor | None, kd: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (anomaly_map (B,1,H,W), pred_score (B,)); pixel metrics use the smoothed map [A §1.9]."""

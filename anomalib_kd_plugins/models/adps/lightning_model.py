@@ -74,6 +74,10 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion: ``"seg"`` (the paper's map: the PSM's probability) or ``"seg+kd"`` (plus the asymmetric KD map
             1 − W, each standardised on clean training images; the score is the max of the fused map;
             components/fusion.py). Not the paper's; a CPU-recipe option.
+        kd_pool: the KD map (of ``"seg+kd"``, or the whole map with ``psm=False``) from features averaged over
+            ``kd_pool``×``kd_pool`` neighbourhoods of each level, 1 − cos(avg T, avg S); 1 (the papers' per-position
+            cosine) or an odd size. Training and the WMB are unchanged. Not the paper's: a CPU-recipe option
+            (components/fusion.py).
         student_warmup_epochs: epochs at the start of the fit in which the student alone learns the teacher on clean
             images (eq. 7 with Y = 0; no synthesis, no PSM, several times cheaper than a full step); the lr
             milestones are fractions of the epochs after it. Not the paper's (0): a CPU-budget option.
@@ -115,6 +119,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         psm_input: PsmInput = "fused",
         asym_stage: int = 0,
         map_fusion: MapFusion = "seg",
+        kd_pool: int = 1,
         student_warmup_epochs: int = 0,
         student_warmup_lr: float | None = None,
         train_augment: TrainAugment = "none",
@@ -143,6 +148,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             psm_input=psm_input,
             asym_stage=asym_stage,
             map_fusion=map_fusion,
+            kd_pool=kd_pool,
         )
         if student_warmup_epochs < 0 or (student_warmup_epochs and psm_input != "fused"):
             raise ValueError(

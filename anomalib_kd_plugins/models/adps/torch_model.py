@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 import torch
 import torch.nn.functional as F
@@ -100,6 +100,16 @@ def check_ablation_options(
         )
 
 
+class PsmInputs(NamedTuple):
+    """One forward's features T_i and S_i (empty where an ablation runs no such network), the cos maps W_i of L_d
+    (empty for "W/O S" and "W/O T") and the PSM inputs C_i."""
+
+    teacher: list[torch.Tensor]
+    student: list[torch.Tensor]
+    cos_maps: list[torch.Tensor]
+    weighted: list[torch.Tensor]
+
+
 class SplitInput:
     """Forward pre-hook that splits a student stage's input feature map into k×k tiles (``asym_stage``, §1.3)."""
 
@@ -140,6 +150,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         psm_input: PsmInput = "fused",
         asym_stage: int = 0,
         map_fusion: MapFusion = "seg",
+        kd_pool: int = 1,
     ) -> None:
         super().__init__()
         if k < 1:
@@ -161,7 +172,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
             else None
         )
         self.psm = PostSegmentationModule(self.channels, self.strides, psm_min_channels) if psm else None
-        self.anomaly_map_generator = AnomalyMapGenerator(sigma, map_fusion)
+        self.anomaly_map_generator = AnomalyMapGenerator(sigma, map_fusion, kd_pool)
 
     @property
     def size_multiple(self) -> int:
@@ -205,19 +216,22 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         """T_i on the holistic image, S_i from the student run on the k×k patches and re-tiled (§1.1-1.3)."""
         return self.teacher_features(images), self.student_features(images)
 
-    def psm_inputs(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """(cos maps W_i for L_d, PSM inputs C_i): WMB, or the ablation that ``fusion`` / ``psm_input`` pick."""
+    def psm_inputs(self, images: torch.Tensor) -> PsmInputs:
+        """Features, cos maps W_i for L_d and PSM inputs C_i: WMB, or the ablation that ``fusion`` / ``psm_input``
+        pick."""
         if self.psm_input == "teacher_only":  # Table VIII "W/O S": the frozen teacher's features, no student, no L_d
-            return [], self.teacher_features(images)
+            teacher = self.teacher_features(images)
+            return PsmInputs(teacher, [], [], teacher)
         if self.psm_input == "student_only":  # Table VIII "W/O T": the student's features, no teacher, no L_d
-            return [], self.student_features(images)
+            student = self.student_features(images)
+            return PsmInputs([], student, [], student)
         teacher, student = self.teacher_student_features(images)
         cos_maps, weighted = weight_mask_block(teacher, student, detach=self.detach_wmb)
         if self.fusion == "difference":  # Fig. 8 method (1): C_i = T_i − S_i
             weighted = [t - s for t, s in zip(teacher, student, strict=True)]
         elif self.fuse is not None:  # Fig. 8 method (2): C_i = Conv3×3([T_i, S_i])
             weighted = [conv(torch.cat([t, s], 1)) for conv, t, s in zip(self.fuse, teacher, student, strict=True)]
-        return cos_maps, weighted
+        return PsmInputs(teacher, student, cos_maps, weighted)
 
     def distill(self, images: torch.Tensor) -> list[torch.Tensor]:
         """The cos maps W_i alone (no PSM): what a distillation-only step (``student_warmup_epochs``) trains."""
@@ -232,19 +246,20 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
 
         ``kd=False`` skips the KD map (the paper's map does not need it, so its export graph does not carry it).
         """
-        cos_maps, weighted = self.psm_inputs(images)
-        logits = self.psm(weighted) if self.psm is not None else None
-        seg = None if logits is None else self.anomaly_map_generator.segmentation_map(logits)
-        need_kd = bool(cos_maps) and (kd or seg is None)
-        return seg, self.anomaly_map_generator.kd_map(cos_maps, images.shape[-2:]) if need_kd else None
+        inputs = self.psm_inputs(images)
+        logits = self.psm(inputs.weighted) if self.psm is not None else None
+        generator = self.anomaly_map_generator
+        seg = None if logits is None else generator.segmentation_map(logits)
+        need_kd = bool(inputs.cos_maps) and (kd or seg is None)
+        return seg, generator.kd_map(inputs.teacher, inputs.student, images.shape[-2:]) if need_kd else None
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]] | InferenceBatch:
         """Algorithm 1. Train: (logits, None without PSM; cos maps W_i). Eval: InferenceBatch(score, map)."""
         if not torch.compiler.is_compiling():
             self.check_input_size(images.shape[-2], images.shape[-1])
         if self.training:
-            cos_maps, weighted = self.psm_inputs(images)
-            return (self.psm(weighted) if self.psm is not None else None), cos_maps
+            inputs = self.psm_inputs(images)
+            return (self.psm(inputs.weighted) if self.psm is not None else None), inputs.cos_maps
         # psm=False (Table VIII "W/O PW") scores the plain asymmetric KD map, mean over levels of 1 − W_i
         seg, kd = self.maps(to_inference_layout(images), kd=self.anomaly_map_generator.fusion.uses_kd)
         anomaly_map, pred_score = self.anomaly_map_generator(seg, kd)

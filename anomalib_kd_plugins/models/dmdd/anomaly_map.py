@@ -2,7 +2,8 @@
 
 ``sigma`` > 0 smooths the upsampled map with the Gaussian that ADPS and PatchCore apply (an option, not DeSTSeg's);
 the image score stays DeSTSeg's, the top-k mean of the unsmoothed map. ``map_fusion="seg+kd"`` (not the paper's;
-components/fusion.py) adds the normality branch's KD map, the mean over levels of 1 − cos(T_l, F^N_l).
+components/fusion.py) adds the normality branch's KD map, the mean over levels of 1 − cos(T_l, F^N_l) (with
+``kd_pool`` > 1, of neighbourhood-averaged features).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anomalib_kd_plugins.components.fusion import FusedMap, MapFusion, level_distance_map
+from anomalib_kd_plugins.components.fusion import FusedMap, MapFusion
 from anomalib_kd_plugins.components.smoothing import GaussianSmoother
 
 
@@ -23,26 +24,29 @@ class AnomalyMapGenerator(nn.Module):
         top_k: pixels averaged into the image score (DeSTSeg: 100).
         sigma: Gaussian σ in input pixels applied to the upsampled map; 0 (DeSTSeg's convention) leaves it raw.
         map_fusion: ``"seg"`` (the paper's map) or ``"seg+kd"`` (components/fusion.py).
+        kd_pool: the neighbourhood averaged before the KD map's cosine (1: per position; components/fusion.py).
 
     Example:
         >>> anomaly_map, score = AnomalyMapGenerator(top_k=100)(torch.randn(1, 1, 16, 16), (64, 64))
     """
 
-    def __init__(self, top_k: int = 100, sigma: float = 0.0, map_fusion: MapFusion = "seg") -> None:
+    def __init__(self, top_k: int = 100, sigma: float = 0.0, map_fusion: MapFusion = "seg", kd_pool: int = 1) -> None:
         super().__init__()
         self.top_k = top_k
         self.smoother = GaussianSmoother(sigma)
-        self.fusion = FusedMap(map_fusion)
+        self.fusion = FusedMap(map_fusion, kd_pool)
 
     @staticmethod
     def segmentation_map(logits: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
         """DeSTSeg order: sigmoid at the head's resolution, then bilinear upsampling to ``image_size``."""
         return F.interpolate(torch.sigmoid(logits), size=image_size, mode="bilinear", align_corners=False)
 
-    @staticmethod
-    def kd_map(distances: list[torch.Tensor], image_size: tuple[int, int]) -> torch.Tensor:
-        """The normality branch's KD map: the mean over levels of 1 − cos(T_l, F^N_l) at the input size."""
-        return level_distance_map(distances, image_size)
+    def kd_map(
+        self, teacher: list[torch.Tensor], branch: list[torch.Tensor], image_size: tuple[int, int]
+    ) -> torch.Tensor:
+        """A branch's KD map (the normality branch's in the fused map): the mean over levels of 1 − cos(T_l, F_l) at
+        the input size (``kd_pool``: of neighbourhood-averaged features; components/fusion.py)."""
+        return self.fusion.kd_map(teacher, branch, image_size)
 
     def forward(
         self, logits: torch.Tensor, image_size: tuple[int, int], kd: torch.Tensor | None = None

@@ -92,6 +92,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion: ``"seg"`` (the paper's map) or ``"seg+kd"`` (plus the normality branch's KD map
             1 − cos(T, F^N), each standardised on clean training images; the score is the top-k mean of the fused
             map; components/fusion.py). Not the paper's; a CPU-recipe option.
+        kd_pool: the KD map of ``"seg+kd"`` from features averaged over ``kd_pool``×``kd_pool`` neighbourhoods of
+            each level, 1 − cos(avg T, avg F^N); 1 (the papers' per-position cosine) or an odd size. Training is
+            unchanged. Not the paper's: a CPU-recipe option (components/fusion.py).
         student_warmup_epochs: epochs at the start of the fit that train the student alone (the student phase's
             NGM + AIM steps), before the two-phase schedule runs over the remaining steps. Not DeSTSeg's (0): a
             CPU-budget option that gives the student more steps than a short schedule's 20 %.
@@ -141,6 +144,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         anomaly_source_path: str | None = None,
         anomaly_probability: float = 1.0,
         map_fusion: MapFusion = "seg",
+        kd_pool: int = 1,
         student_warmup_epochs: int = 0,
         train_augment: TrainAugment = "none",
         probe_images: int = 16,
@@ -173,6 +177,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             decouple=decouple,
             sigma=sigma,
             map_fusion=map_fusion,
+            kd_pool=kd_pool,
             student_skips=student_skips,
         )
         if student_warmup_epochs < 0:

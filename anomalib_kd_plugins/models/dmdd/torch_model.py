@@ -132,6 +132,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         sigma: float = 0.0,
         map_fusion: MapFusion = "seg",
         student_skips: bool = False,
+        kd_pool: int = 1,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -144,7 +145,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         self.student_decoder = StudentDecoder(encoder_channels[-1], self.channels, skips=student_skips)
         self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels) if decouple else None
         self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates, aspp)
-        self.anomaly_map_generator = AnomalyMapGenerator(score_top_k, sigma, map_fusion)
+        self.anomaly_map_generator = AnomalyMapGenerator(score_top_k, sigma, map_fusion, kd_pool)
 
     def student_modules(self) -> list[nn.Module]:
         """The modules trained by the distillation phase."""
@@ -199,8 +200,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         features = self.features(images)
         size = images.shape[-2:]
         seg = self.anomaly_map_generator.segmentation_map(self.segmentation(features), size)
-        distances = self.branch_distances(features, "normality") if kd else None
-        return seg, self.anomaly_map_generator.kd_map(distances, size) if distances else None
+        return seg, self.anomaly_map_generator.kd_map(features.teacher, features.normality, size) if kd else None
 
     def forward(self, images: torch.Tensor) -> tuple[DmddFeatures, torch.Tensor] | InferenceBatch:
         """Train: (features, seg logits). Eval: InferenceBatch with the segmentation map and top-k score."""
@@ -213,6 +213,6 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         features = self.features(images)
         logits = self.segmentation(features)
         size, generator = images.shape[-2:], self.anomaly_map_generator
-        kd = generator.kd_map(self.branch_distances(features, "normality"), size) if generator.fusion.uses_kd else None
+        kd = generator.kd_map(features.teacher, features.normality, size) if generator.fusion.uses_kd else None
         anomaly_map, pred_score = generator(logits, size, kd)
         return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)

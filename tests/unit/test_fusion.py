@@ -1,0 +1,90 @@
+"""The KD signal in the map (components/fusion.py): the standardised sum, and the neighbourhood-averaged KD map."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import tiny_model
+
+from anomalib_kd_plugins.components.fusion import FusedMap, level_distances
+
+
+def _cosine_distance(t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    return 1 - torch.nn.functional.cosine_similarity(t, s, dim=1)
+
+
+def test_pool_1_is_the_per_position_cosine_and_pool_3_the_cosine_of_neighbourhood_means() -> None:
+    torch.manual_seed(0)
+    teacher = [torch.randn(2, 8, 6, 5), torch.randn(2, 16, 3, 3)]
+    student = [torch.randn(2, 8, 6, 5), torch.randn(2, 16, 3, 3)]
+    plain = level_distances(teacher, student)
+    for d, t, s in zip(plain, teacher, student, strict=True):
+        torch.testing.assert_close(d[:, 0], _cosine_distance(t, s))
+    pooled = level_distances(teacher, student, pool=3)
+    assert [d.shape for d in pooled] == [d.shape for d in plain]  # every level keeps its size
+    t, s = teacher[0], student[0]
+    # an inside position averages its 3×3 neighbourhood; a corner only the 2×2 positions inside the map
+    for (y, x), (ys, xs) in (((2, 3), (slice(1, 4), slice(2, 5))), ((0, 0), (slice(0, 2), slice(0, 2)))):
+        mean_t, mean_s = t[:, :, ys, xs].mean((2, 3)), s[:, :, ys, xs].mean((2, 3))
+        torch.testing.assert_close(pooled[0][:, 0, y, x], _cosine_distance(mean_t, mean_s))
+
+
+def test_a_coherent_defect_stands_out_of_scattered_errors_only_after_pooling() -> None:
+    """kd_pool's mechanism: a student's errors at single positions cancel in the neighbourhood average, a deviation
+    shared by a whole patch (a defect) does not."""
+    from torchmetrics.functional.classification import binary_auroc
+
+    torch.manual_seed(1)
+    teacher = torch.randn(1, 32, 24, 24) + 1.0
+    student = teacher + torch.randn_like(teacher)  # errs position by position everywhere
+    student[:, :, 8:16, 8:16] += 1.5 * torch.randn(1, 32, 1, 1)  # and the same way over an 8×8 patch
+    defect = torch.zeros(1, 1, 24, 24, dtype=torch.long)
+    defect[..., 8:16, 8:16] = 1
+
+    def auroc(pool: int) -> float:
+        return float(binary_auroc(level_distances([teacher], [student], pool)[0].flatten(), defect.flatten()))
+
+    assert auroc(1) < 0.95 and auroc(3) > 0.99
+
+
+@pytest.mark.parametrize("bad", [0, 2, -3, 1.0, "3"])
+def test_kd_pool_must_be_an_odd_positive_integer(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"kd_pool must be an odd positive integer.*per-position"):
+        FusedMap("seg+kd", kd_pool=bad)  # type: ignore[arg-type]
+
+
+def test_seg_plus_kd_adds_the_two_maps_standardised_on_their_calibration() -> None:
+    torch.manual_seed(0)
+    fuse = FusedMap("seg+kd")
+    seg_train, kd_train = torch.rand(4, 1, 8, 8), 0.1 * torch.rand(4, 1, 8, 8)
+    fuse.calibrate(seg_train, kd_train)
+    seg, kd = torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8)
+    expected = (seg - seg_train.mean()) / seg_train.std() + (kd - kd_train.mean()) / kd_train.std()
+    torch.testing.assert_close(fuse(seg, kd), expected)
+    assert "stats" in fuse.state_dict()  # travels in checkpoints and exports
+    torch.testing.assert_close(FusedMap("seg")(seg, kd), seg)
+
+
+@pytest.mark.parametrize("name", ["Adps", "Dmdd"])
+def test_both_models_read_their_kd_map_through_kd_pool(name: str) -> None:
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 64, 64)
+    plain = tiny_model(name, map_fusion="seg+kd").model.eval()
+    pooled = tiny_model(name, map_fusion="seg+kd", kd_pool=3).model.eval()
+    pooled.load_state_dict(plain.state_dict())  # the same weights: kd_pool adds none
+    with torch.no_grad():
+        if name == "Adps":
+            teacher, student = plain.teacher_student_features(images)
+        else:
+            features = plain.features(images)
+            teacher, student = features.teacher, features.normality
+        seg_plain, kd_plain = plain.maps(images)
+        seg_pooled, kd_pooled = pooled.maps(images)
+    torch.testing.assert_close(seg_pooled, seg_plain)  # the head's map does not depend on it
+    up = [torch.nn.functional.interpolate(d, size=(64, 64), mode="bilinear") for d in level_distances(teacher, student)]
+    torch.testing.assert_close(kd_plain, torch.stack(up).mean(0))
+    up = [
+        torch.nn.functional.interpolate(d, size=(64, 64), mode="bilinear") for d in level_distances(teacher, student, 3)
+    ]
+    torch.testing.assert_close(kd_pooled, torch.stack(up).mean(0))
+    assert not torch.allclose(kd_pooled, kd_plain)
