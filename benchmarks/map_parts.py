@@ -20,14 +20,12 @@ Writes ``OUT/map_parts.csv`` and prints one line per fit. A measurement, not a t
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from retest import checkpoints, load, write_rows
+from retest import measure_checkpoints
 
 
 def parts(model: Any, datamodule: Any) -> dict[str, float]:
@@ -54,8 +52,10 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
             seg_all.append(seg)
             kd_all.append(kd)
             if decoupled:
-                abnormality = torch_model.branch_distances(torch_model.features(images), "abnormality")
-                abn_all.append(torch_model.anomaly_map_generator.kd_map(abnormality, images.shape[-2:]))
+                features = torch_model.features(images)
+                abn_all.append(
+                    torch_model.anomaly_map_generator.kd_map(features.teacher, features.abnormality, images.shape[-2:])
+                )
             masks_all.append(F.interpolate(batch.gt_mask[:, None].float(), size=images.shape[-2:], mode="nearest"))
             is_good.append(batch.gt_label == 0)
             good.append(images[is_good[-1]])
@@ -84,19 +84,7 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path, metavar="BENCH_OUT")
-    parser.add_argument("--models", nargs="+", default=["Adps", "Dmdd"])
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    rows = []
-    for out in args.runs:
-        for job, ckpt, category, seed in checkpoints(out, args.models):
-            _, model, datamodule = load(job, {}, ckpt, category, seed)
-            row = {"run": out.name, "model": job.model, "category": category, "seed": seed}
-            rows.append(row | {k: round(v, 4) for k, v in parts(model, datamodule).items()})
-            print(json.dumps(rows[-1]), flush=True)
-    write_rows(rows, args.out / "map_parts.csv")
+    measure_checkpoints(__doc__, parts, "map_parts.csv")
     return 0
 
 

@@ -7,8 +7,10 @@ bench run trained: no retraining, no seed noise between the two sides. For every
 checkpoint under the run's ``runs/`` folder is loaded into the run's own recipe (``spec_MODEL.json``) with the
 override, validated (anomalib's post-processor refits its normalisation and thresholds on the new maps) and tested on
 the run's data with the run's seed, exactly as the bench's worker does. With no override the cells equal the bench's
-(checked: all 12 Dmdd cells of a 3-seed run to four decimals). Writes ``OUT/bench.csv`` with the bench's columns
-for the metrics, which ``benchmarks/compare_runs.py`` reads like any bench output. A measurement, not a test.
+(checked: all 12 Dmdd cells of a 3-seed run to four decimals). ``kd_pool`` changes the KD map, so the map fusion's
+statistics are measured again on the training images, as a fit measures them after training. Writes
+``OUT/bench.csv`` with the bench's columns for the metrics, which ``benchmarks/compare_runs.py`` reads like any bench
+output. A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
     from anomalib_kd_plugins.bench.worker import WorkerJob
 
 INFERENCE_ONLY = {
-    "Adps": {"sigma", "map_fusion"},
-    "Dmdd": {"sigma", "map_fusion"},
+    "Adps": {"sigma", "map_fusion", "kd_pool"},
+    "Dmdd": {"sigma", "map_fusion", "kd_pool"},
 }  # options a checkpoint takes unchanged
 
 
@@ -54,7 +56,12 @@ def load(job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, s
     seed_everything(seed, workers=True)
     model = build_model(preset, visualizer=False)
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
-    return preset, model, job.suite.datamodule(category, preset.train_batch_size)
+    datamodule = job.suite.datamodule(category, preset.train_batch_size)
+    if "kd_pool" in overrides:  # another KD map: its standardisation is measured again, as a fit does after training
+        datamodule.setup()
+        transform = model.pre_processor.transform
+        model.calibrate_map_fusion(transform(batch.image) for batch in datamodule.train_dataloader())
+    return preset, model, datamodule
 
 
 def checkpoints(out: Path, models: list[str] | None = None) -> Iterator[tuple[WorkerJob, Path, str, int]]:
@@ -112,6 +119,28 @@ def main() -> int:
             print(json.dumps(rows[-1]), flush=True)
     write_rows(rows, args.out / "bench.csv")
     return 0
+
+
+def measure_checkpoints(
+    doc: str, measure: Callable[[Any, Any], dict[str, float]], filename: str
+) -> list[dict[str, Any]]:
+    """The command line the inference-only scripts share (``map_parts.py``, ``kd_variants.py``): every checkpoint of
+    the bench runs named, loaded as the bench trained it, measured by ``measure(model, datamodule)``; one row per fit,
+    printed as it comes and written to ``--out/filename``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, metavar="BENCH_OUT")
+    parser.add_argument("--models", nargs="+", default=["Adps", "Dmdd"])
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    rows = []
+    for out in args.runs:
+        for job, ckpt, category, seed in checkpoints(out, args.models):
+            _, model, datamodule = load(job, {}, ckpt, category, seed)
+            row = {"run": out.name, "model": job.model, "category": category, "seed": seed}
+            rows.append(row | {k: round(v, 4) for k, v in measure(model, datamodule).items()})
+            print(json.dumps(rows[-1]), flush=True)
+    write_rows(rows, args.out / filename)
+    return rows
 
 
 def write_rows(rows: list[dict[str, Any]], path: Path) -> None:

@@ -1,0 +1,151 @@
+"""How the distillation signal is best read out: variants of the KD map on trained checkpoints, inference only.
+
+    python benchmarks/kd_variants.py BENCH_OUT [BENCH_OUT ...] [--models Adps] --out OUT
+
+For every checkpoint an ``anomalib-kd bench`` run saved (loaded as ``benchmarks/retest.py`` loads it), the per-level
+distances d_l = 1 − cos(T_l, S_l) (Adps: the student; Dmdd: the normality branch) are read out in several ways, each
+smoothed with the model's own Gaussian and scored against the real test masks:
+
+* ``kd``: the models' KD map, the mean over levels of d_l (components/fusion.py);
+* ``l1`` / ``l2`` / ``l3``: one level alone; ``l23``: the mean of the two deepest;
+* ``kdz``: the sum over levels of (d_l − μ_l) / σ_l, with each level's mean and std over the pixels of the clean
+  training images (each level standardised before the levels are added, so no level wins by its scale alone);
+* ``pool`` / ``pool5``: the mean over levels of 1 − cos of the 3×3 / 5×5-averaged features (PatchCore's local
+  neighbourhood); ``pool_l3``: only the deepest level's features averaged over 3×3;
+* ``seg``: the segmentation head's map; ``seg+X``: seg and the variant X, each standardised on the training images
+  and added (``seg+kd`` is the models' ``map_fusion="seg+kd"``).
+
+Columns ``AP_X`` (pixel AP), ``AUROC_X`` (pixel AUROC) and ``img_X`` (image AUROC of the map's maximum). Writes
+``OUT/kd_variants.csv``, one row per fit, and prints the mean of each variant per category. A measurement, not a
+test.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from retest import measure_checkpoints
+
+
+def level_pairs(torch_model: Any, images: Any) -> tuple[list[Any], list[Any]]:
+    """(teacher features, student features) per level: Adps's student, Dmdd's normality branch."""
+    if hasattr(torch_model, "branch_distances"):
+        features = torch_model.features(images)
+        return features.teacher, features.normality
+    return torch_model.teacher_student_features(images)
+
+
+def level_distances(torch_model: Any, images: Any, pool: int = 1) -> list[Any]:
+    """d_l = 1 − cos(T_l, S_l) per level (the models' own, ``components/fusion.py``), (B,1,H,W) at the input size;
+    ``pool`` > 1: of pool×pool-averaged features."""
+    import torch.nn.functional as F
+
+    from anomalib_kd_plugins.components.fusion import level_distances as distances
+
+    size = images.shape[-2:]
+    return [F.interpolate(d, size=size, mode="bilinear") for d in distances(*level_pairs(torch_model, images), pool)]
+
+
+def variants(torch_model: Any, images: Any) -> dict[str, Any]:
+    """Every raw (unsmoothed, unstandardised) map of the module docstring for ``images``."""
+    import torch
+
+    levels = level_distances(torch_model, images)
+    seg, _ = torch_model.maps(images, kd=False)
+    maps = {f"l{i}": d for i, d in enumerate(levels, 1)}
+    maps["kd"] = torch.stack(levels).mean(0)
+    maps["l23"] = torch.stack(levels[1:]).mean(0)
+    pooled = level_distances(torch_model, images, pool=3)
+    maps["pool"] = torch.stack(pooled).mean(0)
+    maps["pool_l3"] = torch.stack([*levels[:-1], pooled[-1]]).mean(0)
+    maps["pool5"] = torch.stack(level_distances(torch_model, images, pool=5)).mean(0)
+    if seg is not None:
+        maps["seg"] = seg
+    return maps
+
+
+def score(model: Any, datamodule: Any) -> dict[str, float]:
+    """Pixel AP, pixel AUROC and image AUROC of each variant on one category's test split."""
+    import torch
+    import torch.nn.functional as F
+    from torchmetrics.functional.classification import binary_auroc, binary_average_precision
+
+    datamodule.setup()
+    transform = model.pre_processor.transform
+    torch_model = model.model.eval()
+    smoother = torch_model.anomaly_map_generator.smoother
+    with torch.no_grad():
+        train = defaultdict(list)
+        for batch in datamodule.train_dataloader():
+            for name, m in variants(torch_model, transform(batch.image)).items():
+                train[name].append(m)
+        train = {name: torch.cat(v) for name, v in train.items()}
+        level_names = [n for n in train if n[1:].isdigit()]
+        stats = {name: (v.mean(), v.std().clamp_min(1e-6)) for name, v in train.items()}
+        # kdz: each level standardised on the training pixels, then added; its own statistics from the same pixels
+        train["kdz"] = sum((train[n] - stats[n][0]) / stats[n][1] for n in level_names)
+        stats["kdz"] = (train["kdz"].mean(), train["kdz"].std().clamp_min(1e-6))
+        test, masks, labels = defaultdict(list), [], []
+        for batch in datamodule.test_dataloader():
+            images = transform(batch.image)
+            for name, m in variants(torch_model, images).items():
+                test[name].append(m)
+            masks.append(F.interpolate(batch.gt_mask[:, None].float(), size=images.shape[-2:], mode="nearest"))
+            labels.append(batch.gt_label)
+    test = {name: torch.cat(v) for name, v in test.items()}
+    test["kdz"] = sum((test[n] - stats[n][0]) / stats[n][1] for n in level_names)
+
+    def z(name: str) -> Any:
+        mean, std = stats[name]
+        return (test[name] - mean) / std
+
+    if "seg" in test:
+        for kd in [n for n in list(test) if n != "seg" and n not in level_names]:
+            test[f"seg+{kd}"] = z("seg") + z(kd)
+    target = torch.cat(masks).flatten().long()
+    image_target = torch.cat(labels).long()
+    out = {}
+    for name, raw in test.items():
+        smooth = smoother(raw)
+        # into [0, 1] over the whole test set (a monotone map: the ranks stay): torchmetrics takes values outside it
+        # for logits and applies a sigmoid, which in float32 ties every z-score above ~17
+        smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min()).clamp_min(1e-12)
+        out[f"AP_{name}"] = float(binary_average_precision(smooth.flatten(), target))
+        out[f"AUROC_{name}"] = float(binary_auroc(smooth.flatten(), target))
+        out[f"img_{name}"] = float(binary_auroc(smooth.flatten(1).amax(1), image_target))
+    return out
+
+
+def mean_of(rows: list[dict[str, Any]], key: str) -> float:
+    """The mean of one column over ``rows``."""
+    return sum(r[key] for r in rows) / len(rows)
+
+
+def summarise(rows: list[dict[str, Any]]) -> None:
+    """Print, per model, each variant's pixel AP per category and its means (over every fit) as a Markdown table."""
+    names = [k[3:] for k in rows[0] if k.startswith("AP_")]
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        cats = list(dict.fromkeys(r["category"] for r in mine))
+        print(f"\n{model}: pixel AP per category and mean; pixel AUROC and image AUROC means ({len(mine)} fits)")
+        print("| variant | " + " | ".join(cats) + " | mean | pixel AUROC | image AUROC (per category) |")
+        print("|---" * (len(cats) + 4) + "|")
+        for name in names:
+            per = [mean_of([r for r in mine if r["category"] == c], f"AP_{name}") for c in cats]
+            means = [mean_of(mine, f"{key}_{name}") for key in ("AP", "AUROC", "img")]
+            image = [mean_of([r for r in mine if r["category"] == c], f"img_{name}") for c in cats]
+            cells = " | ".join(f"{v:.3f}" for v in per + means)
+            print(f"| {name} | {cells} ({' / '.join(f'{v:.3f}' for v in image)}) |")
+
+
+def main() -> int:
+    summarise(measure_checkpoints(__doc__, score, "kd_variants.csv"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
