@@ -256,7 +256,9 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "and the map fused with the KD map (map_fusion='seg+kd'): after 10 epochs the student had not "
                 "learned the normal images (docs/experiments/2026-12-01-round5.md); the warm-up at Adam 3e-3 "
                 "(student_warmup_lr), which halves the student's distance on its training images within it "
-                "(docs/experiments/2026-12-03-round10.md)",
+                "(docs/experiments/2026-12-03-round10.md); the KD map read from 3×3-averaged features (kd_pool=3): "
+                "the student errs position by position on normal images it has not seen, and the average cancels "
+                "that more than a defect's (docs/experiments/2026-12-05-round13.md)",
                 {
                     "backbone": LITE0,
                     "layers": LITE0_LAYERS,
@@ -265,6 +267,7 @@ def _table() -> dict[str, dict[str, Recipe]]:
                     "student_warmup_epochs": 30,
                     "student_warmup_lr": 3e-3,
                     "map_fusion": "seg+kd",
+                    "kd_pool": 3,
                 },
                 epochs=40,
                 normalization="imagenet",
@@ -297,7 +300,8 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "KD loss and 4-branch ASPP, the map smoothed with σ = 4 (docs/experiments/2026-11-rounds-1-4.md); "
                 "contrast-matched synthetic anomalies (anomaly_source='matched') and the map fused with the "
                 "normality branch's KD map (map_fusion='seg+kd'), measured together "
-                "(docs/experiments/2026-12-01-round5.md)",
+                "(docs/experiments/2026-12-01-round5.md); that KD map read from 3×3-averaged features (kd_pool=3; "
+                "docs/experiments/2026-12-05-round13.md)",
                 {
                     "backbone": LITE0,
                     "layers": LITE0_LAYERS,
@@ -308,6 +312,7 @@ def _table() -> dict[str, dict[str, Recipe]]:
                     "student_warmup_epochs": 20,
                     "anomaly_source": "matched",
                     "map_fusion": "seg+kd",
+                    "kd_pool": 3,
                 },
                 epochs=28,
             ),
