@@ -219,15 +219,26 @@ def test_int8_ptq_export_loads_in_the_inferencer_and_ranks_pixels_like_fp32(expo
 @pytest.mark.parametrize("name", ["Adps", "Dmdd"])
 def test_the_cpu_recipes_fused_pooled_map_exports_with_its_statistics(name: str, tmp_path: Path) -> None:
     """``map_fusion="seg+kd"`` with ``kd_pool=3`` (the CPU recipes' map): the fusion statistics become constants of
-    the graph and the neighbourhood averages are traced, so ONNX Runtime and OpenVINO (f32) give torch's map."""
+    the graph and the neighbourhood averages are traced, so ONNX Runtime and OpenVINO (f32) give torch's map.
+
+    Without a post-processor the outputs are sums of z-scores, not [0, 1] values, so the errors are measured relative
+    to the reference map's range (what the post-processor's min-max normalisation would divide by)."""
     torch.manual_seed(0)
     model = tiny_model(name, map_fusion="seg+kd", kd_pool=3, post_processor=False).eval()
     images = torch.rand(4, 3, 64, 64)
-    with torch.no_grad():  # as a fit measures them on its training images
-        model.model.anomaly_map_generator.fusion.calibrate(*model.model.maps(model.pre_processor.transform(images)))
-    assert not torch.equal(model.model.anomaly_map_generator.fusion.stats, torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    # statistics on a trained model's scale (μ_seg, σ_seg, μ_kd, σ_kd), not the identity: an untrained head's σ_seg is
+    # near 0, and dividing by it would turn float rounding into errors of the order of the tolerance
+    model.model.anomaly_map_generator.fusion.stats.copy_(torch.tensor([0.5, 0.2, 0.3, 0.1]))
     path = model.to_onnx(tmp_path, input_size=(64, 64))
     reference = torch_outputs(model, images)
-    assert reference["anomaly_map"].std() > 0
-    _assert_close(reference, onnxruntime_outputs(onnxruntime_session(path), images), "onnxruntime")
-    _assert_close(reference, _openvino_f32(path, images), "openvino f32")
+    plain = tiny_model(name, map_fusion="seg+kd", post_processor=False).eval()
+    plain.load_state_dict(model.state_dict())
+    assert not np.allclose(torch_outputs(plain, images)["anomaly_map"], reference["anomaly_map"])  # pooling acts
+    scale = float(reference["anomaly_map"].max() - reference["anomaly_map"].min())
+    assert scale > 0
+    for label, other in (
+        ("onnxruntime", onnxruntime_outputs(onnxruntime_session(path), images)),
+        ("openvino f32", _openvino_f32(path, images)),
+    ):
+        for field, err in max_abs_errors(reference, other).items():
+            assert err / scale <= TOL, f"{label} {field}: max |Δ| = {err:.2e}, {err / scale:.2e} of the map's range"
