@@ -13,8 +13,7 @@ smoothed with the model's own Gaussian and scored against the real test masks:
 * ``pool`` / ``pool5``: the mean over levels of 1 − cos of the 3×3 / 5×5-averaged features (PatchCore's local
   neighbourhood); ``pool_l3``: only the deepest level's features averaged over 3×3;
 * ``seg``: the segmentation head's map; ``seg+X``: seg and the variant X, each standardised on the training images
-  and added (``seg+kd`` is the models' ``map_fusion="seg+kd"``).
-
+  and added (``seg+kd`` is the models' ``map_fusion="seg+kd"``);
 * ``pool_pp``: the pooled map standardised per pixel position, with each position's mean and std over the
   training images' maps (the border's positions average fewer neighbours).
 
@@ -76,7 +75,7 @@ def variants(torch_model: Any, images: Any) -> dict[str, Any]:
 
 
 def score(model: Any, datamodule: Any) -> dict[str, float]:
-    """Pixel AP, pixel AUROC and image AUROC of each variant on one category's test split."""
+    """The columns of the module docstring for each variant on one category's test split."""
     import torch
     import torch.nn.functional as F
     from torchmetrics.functional.classification import binary_auroc, binary_average_precision
@@ -121,9 +120,7 @@ def score(model: Any, datamodule: Any) -> dict[str, float]:
             test[f"seg+{kd}"] = z("seg") + z(kd)
     target = torch.cat(masks).flatten().long()
     image_target = torch.cat(labels).long()
-    size = target.numel() // len(image_target)
-    side = int(size**0.5)
-    inner = torch.zeros(side, side, dtype=torch.bool)
+    inner = torch.zeros(*test["kd"].shape[-2:], dtype=torch.bool)
     inner[RING:-RING, RING:-RING] = True
     out = {}
     for name, raw in test.items():
