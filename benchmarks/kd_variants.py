@@ -15,7 +15,13 @@ smoothed with the model's own Gaussian and scored against the real test masks:
 * ``seg``: the segmentation head's map; ``seg+X``: seg and the variant X, each standardised on the training images
   and added (``seg+kd`` is the models' ``map_fusion="seg+kd"``);
 * ``pool_pp``: the pooled map standardised per pixel position, with each position's mean and std over the
-  training images' maps (the border's positions average fewer neighbours).
+  training images' maps (the border's positions average fewer neighbours);
+* ``pool_n``: the pooled map of each level times the share of its 3×3 neighbourhood inside the map (a corner averages
+  4 positions, an edge 6: if the student's errors were independent, 1 − cos of an n-average would fall as 1/n);
+  ``pool_rep``: the features padded by replicating their edge before the 3×3 average, so every position averages 9.
+
+Image scores that are not a map's maximum, ``img_A|B``: the maxima of maps A and B per image, each standardised with
+the mean and std of the training images' maxima, added.
 
 Columns ``AP_X`` (pixel AP), ``AUROC_X`` (pixel AUROC), ``img_X`` (image AUROC of the map's maximum), ``inner_X``
 (image AUROC of the maximum inside the map, without its 16-pixel border ring) and ``ring_X`` (the share of good test
@@ -56,6 +62,24 @@ def level_distances(torch_model: Any, images: Any, pool: int = 1) -> list[Any]:
     return [F.interpolate(d, size=size, mode="bilinear") for d in distances(*level_pairs(torch_model, images), pool)]
 
 
+def border_pooled(torch_model: Any, images: Any) -> tuple[Any, Any]:
+    """``pool_n`` and ``pool_rep`` of the module docstring, each the mean over levels at the input size."""
+    import torch
+    import torch.nn.functional as F
+
+    teacher, student = level_pairs(torch_model, images)
+    size = images.shape[-2:]
+    scaled, replicated = [], []
+    for t, s in zip(teacher, student, strict=True):
+        pooled = [F.avg_pool2d(x, 3, 1, 1, count_include_pad=False) for x in (t, s)]
+        share = F.avg_pool2d(torch.ones_like(t[:, :1]), 3, 1, 1, count_include_pad=True)
+        scaled.append((1 - F.cosine_similarity(*pooled, dim=1).unsqueeze(1)) * share)
+        padded = [F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1) for x in (t, s)]
+        replicated.append(1 - F.cosine_similarity(*padded, dim=1).unsqueeze(1))
+    resize = [[F.interpolate(d, size=size, mode="bilinear") for d in ds] for ds in (scaled, replicated)]
+    return torch.stack(resize[0]).mean(0), torch.stack(resize[1]).mean(0)
+
+
 def variants(torch_model: Any, images: Any) -> dict[str, Any]:
     """Every raw (unsmoothed, unstandardised) map of the module docstring for ``images``."""
     import torch
@@ -69,6 +93,7 @@ def variants(torch_model: Any, images: Any) -> dict[str, Any]:
     maps["pool"] = torch.stack(pooled).mean(0)
     maps["pool_l3"] = torch.stack([*levels[:-1], pooled[-1]]).mean(0)
     maps["pool5"] = torch.stack(level_distances(torch_model, images, pool=5)).mean(0)
+    maps["pool_n"], maps["pool_rep"] = border_pooled(torch_model, images)
     if seg is not None:
         maps["seg"] = seg
     return maps
@@ -111,15 +136,17 @@ def score(model: Any, datamodule: Any) -> dict[str, float]:
     test["pool_pp"] = (test["pool"] - position_mean) / position_std
     stats["pool_pp"] = (train["pool_pp"].mean(), train["pool_pp"].std().clamp_min(1e-6))
 
-    def z(name: str) -> Any:
+    def z(name: str, split: dict[str, Any]) -> Any:
         mean, std = stats[name]
-        return (test[name] - mean) / std
+        return (split[name] - mean) / std
 
     if "seg" in test:
         for kd in [n for n in list(test) if n != "seg" and n not in level_names]:
-            test[f"seg+{kd}"] = z("seg") + z(kd)
+            for split in (train, test):
+                split[f"seg+{kd}"] = z("seg", split) + z(kd, split)
     target = torch.cat(masks).flatten().long()
     image_target = torch.cat(labels).long()
+    image_pairs = [("seg+pool", "kd"), ("seg", "kd"), ("seg+pool", "l23"), ("kd", "l23")]
     inner = torch.zeros(*test["kd"].shape[-2:], dtype=torch.bool)
     inner[RING:-RING, RING:-RING] = True
     out = {}
@@ -134,6 +161,13 @@ def score(model: Any, datamodule: Any) -> dict[str, float]:
         out[f"inner_{name}"] = float(binary_auroc(smooth[:, 0, inner].amax(1), image_target))
         in_ring = ~inner.flatten()[smooth.flatten(1).argmax(1)]
         out[f"ring_{name}"] = float(in_ring[image_target == 0].float().mean())
+    for a, b in image_pairs if "seg" in test else []:
+        score = 0
+        for name in (a, b):
+            peaks = smoother(train[name]).flatten(1).amax(1)
+            score = score + (smoother(test[name]).flatten(1).amax(1) - peaks.mean()) / peaks.std().clamp_min(1e-6)
+        score = (score - score.min()) / (score.max() - score.min()).clamp_min(1e-12)
+        out[f"img_{a}|{b}"] = float(binary_auroc(score, image_target))
     return out
 
 
@@ -160,6 +194,9 @@ def summarise(rows: list[dict[str, Any]]) -> None:
             image = [mean_of([r for r in mine if r["category"] == c], f"img_{name}") for c in cats]
             cells = " | ".join(f"{v:.3f}" for v in per + means)
             print(f"| {name} | {cells} | {' / '.join(f'{v:.3f}' for v in image)} |")
+        for key in [k for k in mine[0] if k.startswith("img_") and "|" in k]:
+            image = [mean_of([r for r in mine if r["category"] == c], key) for c in cats]
+            print(f"image score {key[4:]}: {mean_of(mine, key):.3f} ({' / '.join(f'{v:.3f}' for v in image)})")
 
 
 def main() -> int:

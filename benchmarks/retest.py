@@ -7,8 +7,9 @@ bench run trained: no retraining, no seed noise between the two sides. For every
 checkpoint under the run's ``runs/`` folder is loaded into the run's own recipe (``spec_MODEL.json``) with the
 override, validated (anomalib's post-processor refits its normalisation and thresholds on the new maps) and tested on
 the run's data with the run's seed, exactly as the bench's worker does. With no override the cells equal the bench's
-(checked: all 12 Dmdd cells of a 3-seed run to four decimals). ``kd_pool`` changes the KD map, so the map fusion's
-statistics are measured again on the training images, as a fit measures them after training. Writes
+(checked: all 12 Dmdd cells of a 3-seed run to four decimals). ``kd_pool`` and ``kd_pool_border`` change the KD
+map, so the map fusion's statistics are measured again on the training images, as a fit measures them after
+training. Writes
 ``OUT/bench.csv`` with the bench's columns for the metrics, which ``benchmarks/compare_runs.py`` reads like any bench
 output. A measurement, not a test.
 """
@@ -26,9 +27,10 @@ if TYPE_CHECKING:
     from anomalib_kd_plugins.bench.worker import WorkerJob
 
 INFERENCE_ONLY = {
-    "Adps": {"sigma", "map_fusion", "kd_pool"},
-    "Dmdd": {"sigma", "map_fusion", "kd_pool"},
+    "Adps": {"sigma", "map_fusion", "kd_pool", "kd_pool_border"},
+    "Dmdd": {"sigma", "map_fusion", "kd_pool", "kd_pool_border"},
 }  # options a checkpoint takes unchanged
+KD_MAP_OPTIONS = {"kd_pool", "kd_pool_border"}  # options that change the KD map, so the fusion's statistics
 
 
 def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
@@ -57,7 +59,7 @@ def load(job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, s
     model = build_model(preset, visualizer=False)
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
     datamodule = job.suite.datamodule(category, preset.train_batch_size)
-    if "kd_pool" in overrides:  # another KD map: its standardisation is measured again, as a fit does after training
+    if KD_MAP_OPTIONS & overrides.keys():  # another KD map: its standardisation is measured again, as a fit does
         datamodule.setup()
         transform = model.pre_processor.transform
         model.calibrate_map_fusion(transform(batch.image) for batch in datamodule.train_dataloader())
@@ -107,7 +109,9 @@ def retest(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, metavar="BENCH_OUT")
-    parser.add_argument("--set", nargs="+", default=[], metavar="MODEL.KEY=VALUE", help="e.g. Dmdd.sigma=8")
+    parser.add_argument(
+        "--set", nargs="+", action="extend", default=[], metavar="MODEL.KEY=VALUE", help="e.g. Dmdd.sigma=8"
+    )
     parser.add_argument("--models", nargs="+", help="default: the models a --set names, else every model saved")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

@@ -19,6 +19,12 @@ features. A student that has not learned an unseen normal surface errs at single
 neighbourhood, so the average keeps the defect and cancels much of the error (docs/experiments/2026-12-05-round13.md).
 It changes how the map is read, not what is trained: the training losses and ADPS's Weight Mask Block keep the
 per-position cosine.
+
+``kd_pool_border`` says what a position near the map's edge, whose neighbourhood is partly outside the map, reads:
+``"inside"`` averages the n positions inside the map (a corner 4 of 9, an edge 6), so less of the student's error
+cancels there and, on good images, the map peaks in its border ring; ``"scaled"`` multiplies that distance by n /
+``kd_pool``² (if the errors were independent, 1 − cos of an n-average would fall as 1/n, so the scale brings every
+position to a full neighbourhood's level). Measured on trained checkpoints: docs/experiments/2026-12-05-round14.md.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from .options import check_choice
 
 MapFusion = Literal["seg", "seg+kd"]
 MAP_FUSIONS: tuple[str, ...] = get_args(MapFusion)
+KdPoolBorder = Literal["inside", "scaled"]
+KD_POOL_BORDERS: tuple[str, ...] = get_args(KdPoolBorder)
 
 
 class FusedMap(nn.Module):
@@ -44,9 +52,12 @@ class FusedMap(nn.Module):
         torch.Size([1, 1, 8, 8])
     """
 
-    def __init__(self, map_fusion: MapFusion = "seg", kd_pool: int = 1) -> None:
+    def __init__(
+        self, map_fusion: MapFusion = "seg", kd_pool: int = 1, kd_pool_border: KdPoolBorder = "scaled"
+    ) -> None:
         super().__init__()
         check_choice("map_fusion", map_fusion, MAP_FUSIONS)
+        check_choice("kd_pool_border", kd_pool_border, KD_POOL_BORDERS)
         if not (isinstance(kd_pool, int) and kd_pool >= 1 and kd_pool % 2 == 1):
             raise ValueError(
                 f"kd_pool must be an odd positive integer (the side of the neighbourhood averaged before the KD "
@@ -54,12 +65,14 @@ class FusedMap(nn.Module):
             )
         self.map_fusion = map_fusion
         self.kd_pool = kd_pool
+        self.kd_pool_border = kd_pool_border
         # (μ_seg, σ_seg, μ_kd, σ_kd) over clean training pixels; identity until calibrated
         self.register_buffer("stats", torch.tensor([0.0, 1.0, 0.0, 1.0]))
 
     def kd_map(self, teacher: list[torch.Tensor], student: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """The KD map at ``size``: the mean over levels of 1 − cos(T_l, S_l), of ``kd_pool``-averaged features."""
-        return level_distance_map(level_distances(teacher, student, self.kd_pool), size)
+        distances = level_distances(teacher, student, self.kd_pool, self.kd_pool_border)
+        return level_distance_map(distances, size)
 
     @property
     def uses_kd(self) -> bool:
@@ -87,14 +100,21 @@ class FusedMap(nn.Module):
         return (seg - mu_seg) / sd_seg + (kd - mu_kd) / sd_kd
 
 
-def level_distances(teacher: list[torch.Tensor], student: list[torch.Tensor], pool: int = 1) -> list[torch.Tensor]:
+def level_distances(
+    teacher: list[torch.Tensor], student: list[torch.Tensor], pool: int = 1, border: KdPoolBorder = "scaled"
+) -> list[torch.Tensor]:
     """Per-level 1 − cos(T_l, S_l) maps (B,1,h_l,w_l); ``pool`` > 1 first averages both over pool×pool neighbourhoods
-    (stride 1, the border averaging only the positions inside the map), so each map keeps its level's size."""
+    (stride 1, the border averaging only the positions inside the map), so each map keeps its level's size;
+    ``border="scaled"`` then multiplies each position by the share of its neighbourhood inside the map."""
     out = []
     for t, s in zip(teacher, student, strict=True):
+        share = None
         if pool > 1:
             t, s = (nn.functional.avg_pool2d(x, pool, 1, pool // 2, count_include_pad=False) for x in (t, s))
-        out.append(1 - nn.functional.cosine_similarity(t, s, dim=1).unsqueeze(1))
+            if border == "scaled":  # n / pool²: zero padding counted, so the average of ones is the share inside
+                share = nn.functional.avg_pool2d(torch.ones_like(t[:, :1]), pool, 1, pool // 2, count_include_pad=True)
+        distance = 1 - nn.functional.cosine_similarity(t, s, dim=1).unsqueeze(1)
+        out.append(distance if share is None else distance * share)
     return out
 
 

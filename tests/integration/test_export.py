@@ -218,13 +218,14 @@ def test_int8_ptq_export_loads_in_the_inferencer_and_ranks_pixels_like_fp32(expo
 
 @pytest.mark.parametrize("name", ["Adps", "Dmdd"])
 def test_the_cpu_recipes_fused_pooled_map_exports_with_its_statistics(name: str, tmp_path: Path) -> None:
-    """``map_fusion="seg+kd"`` with ``kd_pool=3`` (the CPU recipes' map): the fusion statistics become constants of
-    the graph and the neighbourhood averages are traced, so ONNX Runtime and OpenVINO (f32) give torch's map.
+    """``map_fusion="seg+kd"`` with ``kd_pool=3`` and the border scaled (the CPU recipes' map): the fusion statistics
+    become constants of the graph and the neighbourhood averages and border shares are traced, so ONNX Runtime and
+    OpenVINO (f32) give torch's map.
 
     Without a post-processor the outputs are sums of z-scores, not [0, 1] values, so the errors are measured relative
     to the reference map's range (what the post-processor's min-max normalisation would divide by)."""
     torch.manual_seed(0)
-    model = tiny_model(name, map_fusion="seg+kd", kd_pool=3, post_processor=False).eval()
+    model = tiny_model(name, map_fusion="seg+kd", kd_pool=3, kd_pool_border="scaled", post_processor=False).eval()
     images = torch.rand(4, 3, 64, 64)
     # statistics on a trained model's scale (μ_seg, σ_seg, μ_kd, σ_kd), not the identity: an untrained head's σ_seg is
     # near 0, and dividing by it would turn float rounding into errors of the order of the tolerance

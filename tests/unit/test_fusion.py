@@ -20,7 +20,7 @@ def test_pool_1_is_the_per_position_cosine_and_pool_3_the_cosine_of_neighbourhoo
     plain = level_distances(teacher, student)
     for d, t, s in zip(plain, teacher, student, strict=True):
         torch.testing.assert_close(d[:, 0], _cosine_distance(t, s))
-    pooled = level_distances(teacher, student, pool=3)
+    pooled = level_distances(teacher, student, pool=3, border="inside")
     assert [d.shape for d in pooled] == [d.shape for d in plain]  # every level keeps its size
     t, s = teacher[0], student[0]
     # an inside position averages its 3×3 neighbourhood; a corner only the 2×2 positions inside the map
@@ -45,6 +45,44 @@ def test_a_coherent_defect_stands_out_of_scattered_errors_only_after_pooling() -
         return float(binary_auroc(level_distances([teacher], [student], pool)[0].flatten(), defect.flatten()))
 
     assert auroc(1) < 0.95 and auroc(3) > 0.99
+
+
+def test_scaled_border_multiplies_each_position_by_the_share_of_its_neighbourhood_inside_the_map() -> None:
+    torch.manual_seed(0)
+    teacher, student = [torch.randn(2, 8, 6, 5)], [torch.randn(2, 8, 6, 5)]
+    inside = level_distances(teacher, student, pool=3, border="inside")[0]
+    scaled = level_distances(teacher, student, pool=3, border="scaled")[0]
+    share = torch.ones(6, 5)
+    share[[0, -1], :] *= 2 / 3
+    share[:, [0, -1]] *= 2 / 3  # a corner keeps 4 of 9, an edge 6 of 9, an inside position all 9
+    torch.testing.assert_close(scaled, inside * share)
+    torch.testing.assert_close(
+        level_distances(teacher, student, border="scaled")[0], _cosine_distance(*teacher, *student)[:, None]
+    )
+
+
+def test_scaling_the_border_levels_the_pooled_map_of_a_student_that_errs_everywhere_alike() -> None:
+    """kd_pool_border's mechanism: an n-average cancels less of independent errors where n < 9 (the border), so the
+    ``"inside"`` map of a defect-free image is highest at the border; the share brings the border to the inside's
+    level."""
+    torch.manual_seed(2)
+    teacher = torch.randn(64, 32, 8, 8) + 1.0
+    student = teacher + torch.randn_like(teacher)
+    ring = torch.ones(8, 8, dtype=torch.bool)
+    ring[1:-1, 1:-1] = False
+
+    def border_over_inside(border: str) -> float:
+        d = level_distances([teacher], [student], 3, border)[0].mean(0)[0]  # type: ignore[arg-type]
+        return float(d[ring].mean() / d[~ring].mean())
+
+    assert border_over_inside("inside") > 1.3
+    assert abs(border_over_inside("scaled") - 1) < 0.1
+
+
+@pytest.mark.parametrize("bad", ["edge", None])
+def test_kd_pool_border_must_be_one_of_its_choices(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"kd_pool_border must be one of \('inside', 'scaled'\)"):
+        FusedMap("seg+kd", kd_pool=3, kd_pool_border=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("bad", [0, 2, -3, 1.0, "3"])
@@ -88,3 +126,8 @@ def test_both_models_read_their_kd_map_through_kd_pool(name: str) -> None:
     ]
     torch.testing.assert_close(kd_pooled, torch.stack(up).mean(0))
     assert not torch.allclose(kd_pooled, kd_plain)
+    inside = tiny_model(name, map_fusion="seg+kd", kd_pool=3, kd_pool_border="inside").model.eval()
+    inside.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        _, kd_inside = inside.maps(images)
+    assert not torch.allclose(kd_inside, kd_pooled)  # the option reaches the model's map

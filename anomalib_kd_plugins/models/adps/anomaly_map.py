@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from anomalib_kd_plugins.components.fusion import FusedMap, MapFusion
+from anomalib_kd_plugins.components.fusion import FusedMap, KdPoolBorder, MapFusion
 from anomalib_kd_plugins.components.smoothing import GaussianSmoother
 
 
@@ -28,10 +28,16 @@ class AnomalyMapGenerator(nn.Module):
         >>> anomaly_map, score = generator(seg)
     """
 
-    def __init__(self, sigma: float = 4.0, map_fusion: MapFusion = "seg", kd_pool: int = 1) -> None:
+    def __init__(
+        self,
+        sigma: float = 4.0,
+        map_fusion: MapFusion = "seg",
+        kd_pool: int = 1,
+        kd_pool_border: KdPoolBorder = "scaled",
+    ) -> None:
         super().__init__()
         self.smoother = GaussianSmoother(sigma)
-        self.fusion = FusedMap(map_fusion, kd_pool)
+        self.fusion = FusedMap(map_fusion, kd_pool, kd_pool_border)
 
     @staticmethod
     def segmentation_map(logits: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_kd_plugins.components.augment import NormalViews, TrainAugment
-from anomalib_kd_plugins.components.fusion import MapFusion
+from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
@@ -95,6 +95,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         kd_pool: the KD map of ``"seg+kd"`` from features averaged over ``kd_pool``×``kd_pool`` neighbourhoods of
             each level, 1 − cos(avg T, avg F^N); 1 (the papers' per-position cosine) or an odd size. Training is
             unchanged. Not the paper's: a CPU-recipe option (components/fusion.py).
+        kd_pool_border: with ``kd_pool`` > 1, what a position near the map's edge reads: ``"scaled"`` (the
+            distance of the positions inside its neighbourhood times their share of it) or ``"inside"`` (their
+            distance alone, which peaks in the border ring on good images; components/fusion.py).
         student_warmup_epochs: epochs at the start of the fit that train the student alone (the student phase's
             NGM + AIM steps), before the two-phase schedule runs over the remaining steps. Not DeSTSeg's (0): a
             CPU-budget option that gives the student more steps than a short schedule's 20 %.
@@ -145,6 +148,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         anomaly_probability: float = 1.0,
         map_fusion: MapFusion = "seg",
         kd_pool: int = 1,
+        kd_pool_border: KdPoolBorder = "scaled",
         student_warmup_epochs: int = 0,
         train_augment: TrainAugment = "none",
         probe_images: int = 16,
@@ -178,6 +182,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             sigma=sigma,
             map_fusion=map_fusion,
             kd_pool=kd_pool,
+            kd_pool_border=kd_pool_border,
             student_skips=student_skips,
         )
         if student_warmup_epochs < 0:
