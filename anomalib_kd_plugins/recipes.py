@@ -258,7 +258,11 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "(student_warmup_lr), which halves the student's distance on its training images within it "
                 "(docs/experiments/2026-12-03-round10.md); the KD map read from 3×3-averaged features (kd_pool=3): "
                 "the student errs position by position on normal images it has not seen, and the average cancels "
-                "that more than a defect's (docs/experiments/2026-12-05-round13.md)",
+                "that more than a defect's (docs/experiments/2026-12-05-round13.md), each edge position scaled by the "
+                "share of its neighbourhood inside the map (kd_pool_border='scaled'), and every training image "
+                "seen in a random flip and quarter turn (train_augment='dihedral'): the student's distance on unseen "
+                "normal images comes closer to its training one (docs/experiments/2026-12-04-round12.md, "
+                "docs/experiments/2026-12-05-round14.md)",
                 {
                     "backbone": LITE0,
                     "layers": LITE0_LAYERS,
@@ -268,6 +272,8 @@ def _table() -> dict[str, dict[str, Recipe]]:
                     "student_warmup_lr": 3e-3,
                     "map_fusion": "seg+kd",
                     "kd_pool": 3,
+                    "kd_pool_border": "scaled",
+                    "train_augment": "dihedral",
                 },
                 epochs=40,
                 normalization="imagenet",
@@ -301,7 +307,8 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "contrast-matched synthetic anomalies (anomaly_source='matched') and the map fused with the "
                 "normality branch's KD map (map_fusion='seg+kd'), measured together "
                 "(docs/experiments/2026-12-01-round5.md); that KD map read from 3×3-averaged features (kd_pool=3; "
-                "docs/experiments/2026-12-05-round13.md)",
+                "docs/experiments/2026-12-05-round13.md), each edge position scaled by the share of its "
+                "neighbourhood inside the map (kd_pool_border='scaled'; docs/experiments/2026-12-05-round14.md)",
                 {
                     "backbone": LITE0,
                     "layers": LITE0_LAYERS,
@@ -313,6 +320,7 @@ def _table() -> dict[str, dict[str, Recipe]]:
                     "anomaly_source": "matched",
                     "map_fusion": "seg+kd",
                     "kd_pool": 3,
+                    "kd_pool_border": "scaled",
                 },
                 epochs=28,
             ),
