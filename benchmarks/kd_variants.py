@@ -51,33 +51,31 @@ def level_pairs(torch_model: Any, images: Any) -> tuple[list[Any], list[Any]]:
     return torch_model.teacher_student_features(images)
 
 
-def level_distances(torch_model: Any, images: Any, pool: int = 1) -> list[Any]:
+def level_distances(torch_model: Any, images: Any, pool: int = 1, border: str = "inside") -> list[Any]:
     """d_l = 1 − cos(T_l, S_l) per level (the models' own, ``components/fusion.py``), (B,1,H,W) at the input size;
-    ``pool`` > 1: of pool×pool-averaged features."""
+    ``pool`` > 1: of pool×pool-averaged features, the border as ``kd_pool_border`` says (``"inside"``: the average of
+    the positions inside the map, round 13's read-out, which ``pool``, ``pool_l3`` and ``pool5`` keep)."""
     import torch.nn.functional as F
 
     from anomalib_kd_plugins.components.fusion import level_distances as distances
 
     size = images.shape[-2:]
-    return [F.interpolate(d, size=size, mode="bilinear") for d in distances(*level_pairs(torch_model, images), pool)]
+    pairs = level_pairs(torch_model, images)
+    return [F.interpolate(d, size=size, mode="bilinear") for d in distances(*pairs, pool, border)]  # type: ignore[arg-type]
 
 
-def border_pooled(torch_model: Any, images: Any) -> tuple[Any, Any]:
-    """``pool_n`` and ``pool_rep`` of the module docstring, each the mean over levels at the input size."""
+def replicated_pool(torch_model: Any, images: Any) -> Any:
+    """``pool_rep`` of the module docstring: the mean over levels at the input size."""
     import torch
     import torch.nn.functional as F
 
     teacher, student = level_pairs(torch_model, images)
-    size = images.shape[-2:]
-    scaled, replicated = [], []
+    distances = []
     for t, s in zip(teacher, student, strict=True):
-        pooled = [F.avg_pool2d(x, 3, 1, 1, count_include_pad=False) for x in (t, s)]
-        share = F.avg_pool2d(torch.ones_like(t[:, :1]), 3, 1, 1, count_include_pad=True)
-        scaled.append((1 - F.cosine_similarity(*pooled, dim=1).unsqueeze(1)) * share)
         padded = [F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1) for x in (t, s)]
-        replicated.append(1 - F.cosine_similarity(*padded, dim=1).unsqueeze(1))
-    resize = [[F.interpolate(d, size=size, mode="bilinear") for d in ds] for ds in (scaled, replicated)]
-    return torch.stack(resize[0]).mean(0), torch.stack(resize[1]).mean(0)
+        distance = 1 - F.cosine_similarity(*padded, dim=1).unsqueeze(1)
+        distances.append(F.interpolate(distance, size=images.shape[-2:], mode="bilinear"))
+    return torch.stack(distances).mean(0)
 
 
 def variants(torch_model: Any, images: Any) -> dict[str, Any]:
@@ -93,7 +91,8 @@ def variants(torch_model: Any, images: Any) -> dict[str, Any]:
     maps["pool"] = torch.stack(pooled).mean(0)
     maps["pool_l3"] = torch.stack([*levels[:-1], pooled[-1]]).mean(0)
     maps["pool5"] = torch.stack(level_distances(torch_model, images, pool=5)).mean(0)
-    maps["pool_n"], maps["pool_rep"] = border_pooled(torch_model, images)
+    maps["pool_n"] = torch.stack(level_distances(torch_model, images, pool=3, border="scaled")).mean(0)
+    maps["pool_rep"] = replicated_pool(torch_model, images)
     if seg is not None:
         maps["seg"] = seg
     return maps

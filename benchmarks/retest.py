@@ -9,9 +9,8 @@ override, validated (anomalib's post-processor refits its normalisation and thre
 the run's data with the run's seed, exactly as the bench's worker does. With no override the cells equal the bench's
 (checked: all 12 Dmdd cells of a 3-seed run to four decimals). ``kd_pool`` and ``kd_pool_border`` change the KD
 map, so the map fusion's statistics are measured again on the training images, as a fit measures them after
-training. Writes
-``OUT/bench.csv`` with the bench's columns for the metrics, which ``benchmarks/compare_runs.py`` reads like any bench
-output. A measurement, not a test.
+training. Writes ``OUT/bench.csv`` with the bench's columns for the metrics, which ``benchmarks/compare_runs.py``
+reads like any bench output. A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ INFERENCE_ONLY = {
     "Adps": {"sigma", "map_fusion", "kd_pool", "kd_pool_border"},
     "Dmdd": {"sigma", "map_fusion", "kd_pool", "kd_pool_border"},
 }  # options a checkpoint takes unchanged
-KD_MAP_OPTIONS = {"kd_pool", "kd_pool_border"}  # options that change the KD map, so the fusion's statistics
+KD_MAP_OPTIONS = {"kd_pool", "kd_pool_border"}  # they change the KD map: its fusion statistics are measured again
 
 
 def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
