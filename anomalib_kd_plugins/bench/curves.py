@@ -77,29 +77,42 @@ def plot_curves(curves_dir: Path, out: Path) -> list[Path]:
 
 
 PLATEAU = 0.05  # a curve has reached its plateau when it moved by less than this share over its last quarter
+# the losses that train the student (Adps's distillation loss, Dmdd's KD loss): its curve is judged over the epochs
+# that logged one, since Dmdd freezes its student after the student phase and a frozen curve is flat, not converged
+STUDENT_LOSSES = ("loss_distill", "loss_kd")
+
+
+def student_epochs(frame: Any) -> Any:
+    """The rows of the epochs in which the student trained (every row if the curve logged no student loss)."""
+    losses = [c for c in STUDENT_LOSSES if c in frame]
+    trained = frame[losses].notna().any(axis=1) if losses else None
+    return frame if trained is None or not trained.any() else frame[trained]
 
 
 def plateau_table(curves_dir: Path) -> str:
     """Markdown: per fit, the student's final 1 − cos (mean over levels, per branch for Dmdd), its relative change
-    over the last quarter of the epochs (``plateau`` when under ``PLATEAU``), and the final probe pixel APs."""
+    over the last quarter of the epochs in which it trained (``plateau`` when under ``PLATEAU``), and the final
+    probe pixel APs."""
     import pandas as pd
 
     rows = []
     for path in sorted(curves_dir.glob("*__*__seed*.csv")):
         frame = pd.read_csv(path)
         model, category, seed = path.stem.split("__")
+        trained = student_epochs(frame)
         groups: dict[str, list[str]] = {}
         for key in (c for c in frame.columns if c.startswith("student_distance/")):
             branch = key.removeprefix("student_distance/").rsplit("level", 1)[0].rstrip("_") or "student"
             groups.setdefault(branch, []).append(key)
         cells = []
         for branch, keys in groups.items():
-            curve = frame[keys].mean(axis=1).to_numpy()
+            curve = trained[keys].mean(axis=1).to_numpy()
             back = curve[max(0, len(curve) - 1 - max(1, len(curve) // 4))]
             change = (back - curve[-1]) / max(abs(back), 1e-9)
             verdict = "plateau" if abs(change) < PLATEAU else "still moving"
             moved = f"{'fell' if change > 0 else 'rose'} {abs(change):.0%}"  # change > 0: the distance fell
-            cells.append(f"{branch} {curve[-1]:.3f} ({moved} over the last quarter, {verdict})")
+            span = "" if len(trained) == len(frame) else f" of its {len(trained)} training epochs"
+            cells.append(f"{branch} {curve[-1]:.3f} ({moved} over the last quarter{span}, {verdict})")
         aps = [f"{k.removeprefix('probe/pixel_AP_')} {frame[k].iloc[-1]:.3f}" for k in frame if k.startswith("probe/")]
         run = f"| {model} | {category} | {seed.removeprefix('seed')} | {len(frame)} |"
         rows.append(f"{run} {'; '.join(cells)} | {', '.join(aps)} |")

@@ -234,6 +234,14 @@ def test_curves_are_kept_per_fit_plotted_per_model_and_summarised(tmp_path: Path
     assert "| Adps | brick | 0 | 8 | student" in table and "still moving" in table.splitlines()[2]
     assert "fell 11% over the last quarter" in table.splitlines()[2]  # level mean 0.317 at epoch 5, 0.283 at 7
     assert "plateau" in table.splitlines()[3]  # grass: flat
+    # a student frozen after 8 of 12 epochs (Dmdd's student phase) is judged over the 8 in which it trained: flat
+    # over the last quarter of all 12, but still falling when it stopped
+    frozen = [0.8 * 0.7**e for e in epochs] + [0.8 * 0.7**7] * 4
+    pd.DataFrame(
+        {"epoch": range(12), "loss_kd": [1.0] * 8 + [None] * 4, "student_distance/normality_level1": frozen}
+    ).to_csv(tmp_path / "curves" / "Dmdd__brick__seed0.csv", index=False)
+    row = next(r for r in plateau_table(tmp_path / "curves").splitlines() if "| Dmdd |" in r)
+    assert "normality 0.066 (fell 51% over the last quarter of its 8 training epochs, still moving)" in row
     assert save_curves(tmp_path / "nothing", tmp_path / "x.csv") is None  # PatchCore logs no curves
 
 
