@@ -8,9 +8,9 @@ checkpoint under the run's ``runs/`` folder is loaded into the run's own recipe 
 override, validated (anomalib's post-processor refits its normalisation and thresholds on the new maps) and tested on
 the run's data with the run's seed, exactly as the bench's worker does. With no override the cells equal the bench's
 (checked: all 12 Dmdd cells of a 3-seed run to four decimals). ``kd_pool`` and ``kd_pool_border`` change the KD
-map, so the map fusion's statistics are measured again on the training images, as a fit measures them after
-training. Writes ``OUT/bench.csv`` with the bench's columns for the metrics, which ``benchmarks/compare_runs.py``
-reads like any bench output. A measurement, not a test.
+map and ``map_fusion_scale`` how it is scaled, so the map fusion's statistics are measured again on the training
+images, as a fit measures them after training. Writes ``OUT/bench.csv`` with the bench's columns for the metrics,
+which ``benchmarks/compare_runs.py`` reads like any bench output. A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ if TYPE_CHECKING:
     from anomalib_kd_plugins.bench.worker import WorkerJob
 
 INFERENCE_ONLY = {
-    "Adps": {"sigma", "map_fusion", "kd_pool", "kd_pool_border"},
-    "Dmdd": {"sigma", "map_fusion", "kd_pool", "kd_pool_border"},
+    "Adps": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale"},
+    "Dmdd": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale"},
 }  # options a checkpoint takes unchanged
-KD_MAP_OPTIONS = {"kd_pool", "kd_pool_border"}  # they change the KD map: its fusion statistics are measured again
+# they change the KD map or how the fusion scales it: the fusion's statistics are measured again
+RECALIBRATE = {"kd_pool", "kd_pool_border", "map_fusion_scale"}
 
 
 def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
@@ -58,7 +59,7 @@ def load(job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, s
     model = build_model(preset, visualizer=False)
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
     datamodule = job.suite.datamodule(category, preset.train_batch_size)
-    if KD_MAP_OPTIONS & overrides.keys():  # another KD map: its standardisation is measured again, as a fit does
+    if RECALIBRATE & overrides.keys():  # another KD map or scale: the statistics are measured again, as a fit does
         datamodule.setup()
         transform = model.pre_processor.transform
         model.calibrate_map_fusion(transform(batch.image) for batch in datamodule.train_dataloader())

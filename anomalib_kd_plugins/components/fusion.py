@@ -7,6 +7,15 @@ over the pixels of clean training images:
 
     M = (M_seg − μ_seg) / σ_seg + (M_kd − μ_kd) / σ_kd
 
+``map_fusion_scale="peak"`` divides each map, less its mean, by the mean over the training images of each image's
+maximum less that mean instead of by the pixels' std, so that both maps' typical maximum on a normal image is 1:
+
+    M = (M_seg − μ_seg) / (E[max M_seg] − μ_seg) + (M_kd − μ_kd) / (E[max M_kd] − μ_kd)
+
+A head that outputs almost the same value on every clean pixel has a tiny std, and with ``"std"`` its map outweighs
+the KD map wherever it fires, on whatever it learned from the synthetic anomalies (measured:
+docs/experiments/2026-12-05-round15.md). Not the papers' (they have no fused map).
+
 The head learns what the synthetic anomalies look like; the KD map reacts to whatever the student cannot reproduce,
 real defects included (docs/experiments/2026-12-01-round5.md). The statistics are measured after the fit
 (``SyntheticAnomalyKDMixin.calibrate_map_fusion``, at every validation during fitting), kept in a buffer, so they
@@ -40,6 +49,8 @@ MapFusion = Literal["seg", "seg+kd"]
 MAP_FUSIONS: tuple[str, ...] = get_args(MapFusion)
 KdPoolBorder = Literal["inside", "scaled"]
 KD_POOL_BORDERS: tuple[str, ...] = get_args(KdPoolBorder)
+MapFusionScale = Literal["std", "peak"]
+MAP_FUSION_SCALES: tuple[str, ...] = get_args(MapFusionScale)
 
 
 class FusedMap(nn.Module):
@@ -53,11 +64,16 @@ class FusedMap(nn.Module):
     """
 
     def __init__(
-        self, map_fusion: MapFusion = "seg", kd_pool: int = 1, kd_pool_border: KdPoolBorder = "scaled"
+        self,
+        map_fusion: MapFusion = "seg",
+        kd_pool: int = 1,
+        kd_pool_border: KdPoolBorder = "scaled",
+        map_fusion_scale: MapFusionScale = "std",
     ) -> None:
         super().__init__()
         check_choice("map_fusion", map_fusion, MAP_FUSIONS)
         check_choice("kd_pool_border", kd_pool_border, KD_POOL_BORDERS)
+        check_choice("map_fusion_scale", map_fusion_scale, MAP_FUSION_SCALES)
         if not (isinstance(kd_pool, int) and kd_pool >= 1 and kd_pool % 2 == 1):
             raise ValueError(
                 f"kd_pool must be an odd positive integer (the side of the neighbourhood averaged before the KD "
@@ -66,7 +82,8 @@ class FusedMap(nn.Module):
         self.map_fusion = map_fusion
         self.kd_pool = kd_pool
         self.kd_pool_border = kd_pool_border
-        # (μ_seg, σ_seg, μ_kd, σ_kd) over clean training pixels; identity until calibrated
+        self.map_fusion_scale = map_fusion_scale
+        # (μ_seg, s_seg, μ_kd, s_kd) over clean training images (s: ``map_fusion_scale``); identity until calibrated
         self.register_buffer("stats", torch.tensor([0.0, 1.0, 0.0, 1.0]))
 
     def kd_map(self, teacher: list[torch.Tensor], student: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
@@ -81,11 +98,14 @@ class FusedMap(nn.Module):
 
     @torch.no_grad()
     def calibrate(self, seg: torch.Tensor, kd: torch.Tensor) -> None:
-        """Set the statistics from maps of clean training images (any shape; every pixel counts)."""
+        """Set the statistics from maps (B,1,H,W) of clean training images: each map's mean over every pixel and its
+        scale, the pixels' std (``"std"``) or the mean of the images' maxima above that mean (``"peak"``)."""
         values = []
         for x in (seg, kd):
-            x = x.detach().double().flatten()
-            values += [x.mean(), x.std().clamp_min(1e-6)]
+            x = x.detach().double()
+            mean = x.mean()
+            scale = x.std() if self.map_fusion_scale == "std" else x.flatten(1).amax(1).mean() - mean
+            values += [mean, scale.clamp_min(1e-6)]
         self.stats.copy_(torch.stack(values).to(self.stats))
 
     def forward(self, seg: torch.Tensor | None, kd: torch.Tensor | None) -> torch.Tensor:

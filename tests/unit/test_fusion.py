@@ -103,6 +103,50 @@ def test_seg_plus_kd_adds_the_two_maps_standardised_on_their_calibration() -> No
     torch.testing.assert_close(FusedMap("seg")(seg, kd), seg)
 
 
+def test_peak_scale_divides_each_map_by_its_training_images_mean_maximum_above_its_mean() -> None:
+    torch.manual_seed(0)
+    fuse = FusedMap("seg+kd", map_fusion_scale="peak")
+    seg_train, kd_train = torch.rand(4, 1, 8, 8), 0.1 * torch.rand(4, 1, 8, 8)
+    fuse.calibrate(seg_train, kd_train)
+    seg, kd = torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8)
+    expected = sum(
+        (x - train.mean()) / (train.flatten(1).amax(1).mean() - train.mean())
+        for x, train in ((seg, seg_train), (kd, kd_train))
+    )
+    torch.testing.assert_close(fuse(seg, kd), expected)
+
+
+def test_peak_scale_keeps_a_head_that_is_flat_on_clean_images_from_outweighing_the_kd_map() -> None:
+    """map_fusion_scale's mechanism: a head whose clean-image output is almost constant, with rare spikes, has a tiny
+    std, so under ``"std"`` its map dominates the sum; ``"peak"`` gives both maps' normal maxima the same size."""
+    torch.manual_seed(3)
+    seg_train = 1e-3 * torch.rand(32, 1, 16, 16)
+    seg_train[:, :, 0, 0] = 0.05  # each clean image's one spurious spike
+    kd_train = 0.1 + 0.05 * torch.rand(32, 1, 16, 16)
+    seg, kd = torch.zeros(1, 1, 16, 16), torch.full((1, 1, 16, 16), 0.1)
+    seg[..., 2, 2] = 0.05  # the head fires as on clean images
+    kd[..., 9, 9] = 0.3  # the KD map sees a defect, twice its normal maximum (0.15)
+    shares = {}
+    for scale in ("std", "peak"):
+        fuse = FusedMap("seg+kd", map_fusion_scale=scale)  # type: ignore[arg-type]
+        fuse.calibrate(seg_train, kd_train)
+        fused = fuse(seg, kd)
+        shares[scale] = float(fused[..., 9, 9] - fused[..., 2, 2])
+    assert shares["std"] < 0 < shares["peak"]  # std: the head's spike ranks above the defect; peak: the defect wins
+
+
+@pytest.mark.parametrize("bad", ["max", None])
+def test_map_fusion_scale_must_be_one_of_its_choices(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"map_fusion_scale must be one of \('std', 'peak'\)"):
+        FusedMap("seg+kd", map_fusion_scale=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["Adps", "Dmdd"])
+def test_both_models_pass_map_fusion_scale_to_their_fusion(name: str) -> None:
+    fusion = tiny_model(name, map_fusion="seg+kd", map_fusion_scale="peak").model.anomaly_map_generator.fusion
+    assert fusion.map_fusion_scale == "peak"
+
+
 @pytest.mark.parametrize("name", ["Adps", "Dmdd"])
 def test_both_models_read_their_kd_map_through_kd_pool(name: str) -> None:
     torch.manual_seed(0)

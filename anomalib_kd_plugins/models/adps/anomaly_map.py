@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from anomalib_kd_plugins.components.fusion import FusedMap, KdPoolBorder, MapFusion
+from anomalib_kd_plugins.components.fusion import FusedMap, KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.smoothing import GaussianSmoother
 
 
@@ -34,10 +34,11 @@ class AnomalyMapGenerator(nn.Module):
         map_fusion: MapFusion = "seg",
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
+        map_fusion_scale: MapFusionScale = "std",
     ) -> None:
         super().__init__()
         self.smoother = GaussianSmoother(sigma)
-        self.fusion = FusedMap(map_fusion, kd_pool, kd_pool_border)
+        self.fusion = FusedMap(map_fusion, kd_pool, kd_pool_border, map_fusion_scale)
 
     @staticmethod
     def segmentation_map(logits: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_kd_plugins.components.augment import NormalViews, TrainAugment
-from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion
+from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
@@ -81,6 +81,9 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         kd_pool_border: with ``kd_pool`` > 1, what a position near the map's edge reads: ``"scaled"`` (the
             distance of the positions inside its neighbourhood times their share of it) or ``"inside"`` (their
             distance alone, which peaks in the border ring on good images; components/fusion.py).
+        map_fusion_scale: how ``"seg+kd"`` scales each map before adding them: ``"std"`` (its pixels' std on clean
+            training images) or ``"peak"`` (its typical per-image maximum there, so a head that is near-constant on
+            clean pixels does not outweigh the KD map; components/fusion.py). Not the paper's: a CPU-recipe option.
         student_warmup_epochs: epochs at the start of the fit in which the student alone learns the teacher on clean
             images (eq. 7 with Y = 0; no synthesis, no PSM, several times cheaper than a full step); the lr
             milestones are fractions of the epochs after it. Not the paper's (0): a CPU-budget option.
@@ -124,6 +127,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion: MapFusion = "seg",
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
+        map_fusion_scale: MapFusionScale = "std",
         student_warmup_epochs: int = 0,
         student_warmup_lr: float | None = None,
         train_augment: TrainAugment = "none",
@@ -154,6 +158,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             map_fusion=map_fusion,
             kd_pool=kd_pool,
             kd_pool_border=kd_pool_border,
+            map_fusion_scale=map_fusion_scale,
         )
         if student_warmup_epochs < 0 or (student_warmup_epochs and psm_input != "fused"):
             raise ValueError(

@@ -18,7 +18,7 @@ from anomalib_kd_plugins.components.backbone import (
     frozen_features,
     to_inference_layout,
 )
-from anomalib_kd_plugins.components.fusion import MAP_FUSIONS, KdPoolBorder, MapFusion
+from anomalib_kd_plugins.components.fusion import MAP_FUSIONS, KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.options import check_choice
 
 from .anomaly_map import AnomalyMapGenerator
@@ -152,6 +152,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         map_fusion: MapFusion = "seg",
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
+        map_fusion_scale: MapFusionScale = "std",
     ) -> None:
         super().__init__()
         if k < 1:
@@ -173,7 +174,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
             else None
         )
         self.psm = PostSegmentationModule(self.channels, self.strides, psm_min_channels) if psm else None
-        self.anomaly_map_generator = AnomalyMapGenerator(sigma, map_fusion, kd_pool, kd_pool_border)
+        self.anomaly_map_generator = AnomalyMapGenerator(sigma, map_fusion, kd_pool, kd_pool_border, map_fusion_scale)
 
     @property
     def size_multiple(self) -> int:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anomalib_kd_plugins.components.fusion import FusedMap, KdPoolBorder, MapFusion
+from anomalib_kd_plugins.components.fusion import FusedMap, KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.smoothing import GaussianSmoother
 
 
@@ -26,6 +26,7 @@ class AnomalyMapGenerator(nn.Module):
         map_fusion: ``"seg"`` (the paper's map) or ``"seg+kd"`` (components/fusion.py).
         kd_pool: the neighbourhood averaged before the KD map's cosine (1: per position; components/fusion.py).
         kd_pool_border: what an edge position of the pooled KD map reads (components/fusion.py).
+        map_fusion_scale: how ``"seg+kd"`` scales each map before the sum (components/fusion.py).
 
     Example:
         >>> anomaly_map, score = AnomalyMapGenerator(top_k=100)(torch.randn(1, 1, 16, 16), (64, 64))
@@ -38,11 +39,12 @@ class AnomalyMapGenerator(nn.Module):
         map_fusion: MapFusion = "seg",
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
+        map_fusion_scale: MapFusionScale = "std",
     ) -> None:
         super().__init__()
         self.top_k = top_k
         self.smoother = GaussianSmoother(sigma)
-        self.fusion = FusedMap(map_fusion, kd_pool, kd_pool_border)
+        self.fusion = FusedMap(map_fusion, kd_pool, kd_pool_border, map_fusion_scale)
 
     @staticmethod
     def segmentation_map(logits: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:

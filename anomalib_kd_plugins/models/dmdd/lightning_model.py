@@ -23,7 +23,7 @@ from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_kd_plugins.components.augment import NormalViews, TrainAugment
-from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion
+from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
@@ -98,6 +98,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         kd_pool_border: with ``kd_pool`` > 1, what a position near the map's edge reads: ``"scaled"`` (the
             distance of the positions inside its neighbourhood times their share of it) or ``"inside"`` (their
             distance alone, which peaks in the border ring on good images; components/fusion.py).
+        map_fusion_scale: how ``"seg+kd"`` scales each map before adding them: ``"std"`` (its pixels' std on clean
+            training images) or ``"peak"`` (its typical per-image maximum there, so a head that is near-constant on
+            clean pixels does not outweigh the KD map; components/fusion.py). Not the paper's: a CPU-recipe option.
         student_warmup_epochs: epochs at the start of the fit that train the student alone (the student phase's
             NGM + AIM steps), before the two-phase schedule runs over the remaining steps. Not DeSTSeg's (0): a
             CPU-budget option that gives the student more steps than a short schedule's 20 %.
@@ -149,6 +152,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion: MapFusion = "seg",
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
+        map_fusion_scale: MapFusionScale = "std",
         student_warmup_epochs: int = 0,
         train_augment: TrainAugment = "none",
         probe_images: int = 16,
@@ -183,6 +187,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             map_fusion=map_fusion,
             kd_pool=kd_pool,
             kd_pool_border=kd_pool_border,
+            map_fusion_scale=map_fusion_scale,
             student_skips=student_skips,
         )
         if student_warmup_epochs < 0:

@@ -20,7 +20,7 @@ from anomalib_kd_plugins.components.backbone import (
     frozen_features,
     to_inference_layout,
 )
-from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion
+from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFusionScale
 
 from .anomaly_map import AnomalyMapGenerator
 from .attention import AsppForm, MultiPerceptionHead
@@ -134,6 +134,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         student_skips: bool = False,
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
+        map_fusion_scale: MapFusionScale = "std",
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -146,7 +147,9 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         self.student_decoder = StudentDecoder(encoder_channels[-1], self.channels, skips=student_skips)
         self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels) if decouple else None
         self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates, aspp)
-        self.anomaly_map_generator = AnomalyMapGenerator(score_top_k, sigma, map_fusion, kd_pool, kd_pool_border)
+        self.anomaly_map_generator = AnomalyMapGenerator(
+            score_top_k, sigma, map_fusion, kd_pool, kd_pool_border, map_fusion_scale
+        )
 
     def student_modules(self) -> list[nn.Module]:
         """The modules trained by the distillation phase."""
