@@ -211,7 +211,8 @@ def test_dmdd_phase_two_keeps_the_student_bit_identical(tiny_root: Path, tmp_pat
     from anomalib.engine import Engine
     from lightning.pytorch import Callback
 
-    model = tiny_model("Dmdd", student_phase_fraction=0.5)  # 2 epochs × 2 batches: steps 0-1 student, 2-3 seg
+    # 2 epochs × 2 batches: steps 0-1 student, 2-3 seg; the cosine lr of the student: 0.4 at step 0, 0.2 at step 1
+    model = tiny_model("Dmdd", student_phase_fraction=0.5, student_lr_schedule="cosine")
     snapshots: dict[str, dict[str, torch.Tensor]] = {}
 
     class Snap(Callback):
@@ -228,6 +229,7 @@ def test_dmdd_phase_two_keeps_the_student_bit_identical(tiny_root: Path, tmp_pat
     )
     engine.fit(model, datamodule=dm)
     assert model.phase(0) == "segmentation" and model.total_steps() == 4
+    assert engine.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.2)  # reached the real optimiser
     end = {f"{i}": _snapshot(m) for i, m in enumerate(model.model.student_modules())}
     for i in end:
         assert any(not torch.equal(start[i][k], snapshots["student"][i][k]) for k in end[i]), "phase 1 trains"

@@ -36,6 +36,8 @@ from .torch_model import DmddFeatures, DmddModel
 Schedule = Literal["two_phase", "joint"]
 StudentOptimizer = Literal["sgd", "adam"]
 STUDENT_OPTIMIZERS = get_args(StudentOptimizer)
+StudentLrSchedule = Literal["constant", "cosine"]
+STUDENT_LR_SCHEDULES = get_args(StudentLrSchedule)
 DEFAULT_LR_STUDENT = {"sgd": 0.4, "adam": 3e-3}  # DeSTSeg's SGD; Adam at the Adps CPU recipe's warm-up lr
 SCHEDULES = get_args(Schedule)
 
@@ -101,6 +103,10 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion_scale: how ``"seg+kd"`` scales each map before adding them: ``"std"`` (its pixels' std on clean
             training images) or ``"peak"`` (its typical per-image maximum there, so a head that is near-constant on
             clean pixels does not outweigh the KD map; components/fusion.py). Not the paper's: a CPU-recipe option.
+        student_lr_schedule: ``"constant"`` (DeSTSeg) or ``"cosine"``: the student's lr annealed to 0 over the steps in
+            which it trains (the warm-up and the student phase), so its distance to the teacher settles before it is
+            frozen; a constant lr leaves it falling as a power of the steps, which no longer budget turns into a
+            plateau (docs/experiments/2026-12-05-round15.md). Not DeSTSeg's: a CPU-budget option.
         student_warmup_epochs: epochs at the start of the fit that train the student alone (the student phase's
             NGM + AIM steps), before the two-phase schedule runs over the remaining steps. Not DeSTSeg's (0): a
             CPU-budget option that gives the student more steps than a short schedule's 20 %.
@@ -139,6 +145,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         student_phase_steps: int | None = None,
         lr_student: float | None = None,
         student_optimizer: StudentOptimizer = "sgd",
+        student_lr_schedule: StudentLrSchedule = "constant",
         student_skips: bool = False,
         lr_seg_body: float = 0.1,
         lr_seg_head: float = 0.01,
@@ -170,6 +177,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             ("aim_target", aim_target, AIM_TARGETS),
             ("mask_downsample", mask_downsample, MASK_DOWNSAMPLE_MODES),
             ("student_optimizer", student_optimizer, STUDENT_OPTIMIZERS),
+            ("student_lr_schedule", student_lr_schedule, STUDENT_LR_SCHEDULES),
         ):
             check_choice(name, value, allowed)
         if not 0.0 <= student_phase_fraction <= 1.0:
@@ -210,6 +218,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         if lr_student is not None and not lr_student > 0:
             raise ValueError(f"lr_student must be > 0, got {lr_student}; leave it None for the optimiser's default")
         self.student_optimizer = student_optimizer
+        self.student_lr_schedule = student_lr_schedule
         self.lr_student = DEFAULT_LR_STUDENT[student_optimizer] if lr_student is None else lr_student
         self.lr_seg_body, self.lr_seg_head = lr_seg_body, lr_seg_head
         self.momentum, self.weight_decay = momentum, weight_decay
@@ -229,19 +238,33 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         """Batches trained so far (restored with the epoch on resume; independent of optimiser-step counting)."""
         return self.current_epoch * int(self.trainer.num_training_batches) + batch_idx
 
-    def phase(self, batch_idx: int) -> str:
-        """``"student"``, ``"segmentation"`` or ``"joint"`` for this step (after ``student_warmup_epochs``)."""
-        if self.current_epoch < self.student_warmup_epochs:
-            return "student"
+    def student_steps(self) -> int:
+        """The steps in which the student trains: the warm-up and the student phase (every step when joint)."""
         if self.schedule == "joint":
-            return "joint"
+            return self.total_steps()
         warmup = (
             self.student_warmup_epochs * int(self.trainer.num_training_batches) if self.student_warmup_epochs else 0
         )
         boundary = self.student_phase_steps
         if boundary is None:
             boundary = math.ceil(self.student_phase_fraction * (self.total_steps() - warmup))
-        return "student" if self.current_step(batch_idx) - warmup < boundary else "segmentation"
+        return warmup + boundary
+
+    def phase(self, batch_idx: int) -> str:
+        """``"student"``, ``"segmentation"`` or ``"joint"`` for this step (after ``student_warmup_epochs``)."""
+        if self.current_epoch < self.student_warmup_epochs:
+            return "student"
+        if self.schedule == "joint":
+            return "joint"
+        return "student" if self.current_step(batch_idx) < self.student_steps() else "segmentation"
+
+    def student_lr(self, batch_idx: int) -> float:
+        """The student's lr at this step: ``lr_student``, or with ``student_lr_schedule="cosine"`` annealed from it to
+        0 over the student's steps, lr · ½(1 + cos(π t / T))."""
+        if self.student_lr_schedule == "constant":
+            return self.lr_student
+        progress = min(self.current_step(batch_idx) / max(self.student_steps(), 1), 1.0)
+        return self.lr_student * 0.5 * (1 + math.cos(math.pi * progress))
 
     # ---------------------------------------------------------------------------------------------- training
     def training_step(self, batch: Batch, batch_idx: int, *args, **kwargs) -> STEP_OUTPUT:
@@ -281,6 +304,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             loss, logs = loss + seg, {**logs, "loss_seg": seg.detach()}
         self.ensure_finite(loss, f"lower the {phase}-phase learning rates (lr_student, lr_seg_body, lr_seg_head)")
         optimizers = {"student": [opt_student], "segmentation": [opt_seg], "joint": [opt_student, opt_seg]}[phase]
+        if train_student:
+            for group in opt_student.param_groups:
+                group["lr"] = self.student_lr(batch_idx)
         for opt in optimizers:
             opt.zero_grad()
         self.manual_backward(loss)
