@@ -10,7 +10,9 @@ the run's data with the run's seed, exactly as the bench's worker does. With no 
 (checked: all 12 Dmdd cells of a 3-seed run to four decimals). ``kd_pool`` and ``kd_pool_border`` change the KD
 map and ``map_fusion_scale`` how it is scaled, so the map fusion's statistics are measured again on the training
 images, as a fit measures them after training. Writes ``OUT/bench.csv`` with the bench's columns for the metrics,
-which ``benchmarks/compare_runs.py`` reads like any bench output. A measurement, not a test.
+and each fit's time, latency and peak memory from the run's own ``bench.csv`` (an inference-only option changes none
+of them), which ``benchmarks/compare_runs.py`` and ``benchmarks/headline.py`` read like any bench output. A
+measurement, not a test.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ INFERENCE_ONLY = {
 }  # options a checkpoint takes unchanged
 # they change the KD map or how the fusion scales it: the fusion's statistics are measured again
 RECALIBRATE = {"kd_pool", "kd_pool_border", "map_fusion_scale"}
+COSTS = ("fit_s", "latency_ms_b1", "peak_rss_mb")  # the bench's cost cells that a re-test carries over from the fit
 
 
 def parse_sets(settings: list[str]) -> dict[str, dict[str, Any]]:
@@ -83,6 +86,21 @@ def checkpoints(out: Path, models: list[str] | None = None) -> Iterator[tuple[Wo
                 yield job, ckpt, category, seed
 
 
+def fit_costs(out: Path) -> dict[tuple[str, str, int], dict[str, str]]:
+    """(model, category, seed) → the fit's ``COSTS`` cells from the bench run's own ``bench.csv`` (none if absent).
+
+    An inference-only option changes neither the fit nor the map's arithmetic, so a re-tested row keeps its fit's
+    time, latency and memory: the README's table can then come from a re-test as from the bench run itself."""
+    path = out / "bench.csv"
+    if not path.is_file():
+        return {}
+    return {
+        (row["model"], row["category"], int(float(row["seed"]))): {k: row[k] for k in COSTS if row.get(k)}
+        for row in csv.DictReader(path.open())
+        if row["category"] not in ("mean", "-")
+    }
+
+
 def retest(
     job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, seed: int, workdir: Path
 ) -> dict[str, Any]:
@@ -118,8 +136,10 @@ def main() -> int:
     sets = parse_sets(args.set)
     rows = []
     for out in args.runs:
+        costs = fit_costs(out)
         for job, ckpt, category, seed in checkpoints(out, args.models or list(sets) or None):
-            rows.append(retest(job, sets.get(job.model, {}), ckpt, category, seed, args.out / "runs"))
+            row = retest(job, sets.get(job.model, {}), ckpt, category, seed, args.out / "runs")
+            rows.append(row | costs.get((job.model, category, seed), {}))
             print(json.dumps(rows[-1]), flush=True)
     write_rows(rows, args.out / "bench.csv")
     return 0
