@@ -11,8 +11,8 @@ the run's data with the run's seed, exactly as the bench's worker does. With no 
 map and ``map_fusion_scale`` how it is scaled, so the map fusion's statistics are measured again on the training
 images, as a fit measures them after training. Writes ``OUT/bench.csv`` with the bench's columns for the metrics,
 and each fit's time, latency and peak memory from the run's own ``bench.csv`` (an inference-only option changes none
-of them), which ``benchmarks/compare_runs.py`` and ``benchmarks/headline.py`` read like any bench output. A
-measurement, not a test.
+of them), which ``benchmarks/compare_runs.py`` and ``benchmarks/headline.py`` read like any bench output, and
+``OUT/spec_MODEL.json``, the recipe as re-tested (``write_specs``). A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -142,7 +142,30 @@ def main() -> int:
             rows.append(row | costs.get((job.model, category, seed), {}))
             print(json.dumps(rows[-1]), flush=True)
     write_rows(rows, args.out / "bench.csv")
+    write_specs(args.runs, sets, args.out)
     return 0
+
+
+def write_specs(runs: list[Path], sets: dict[str, dict[str, Any]], out: Path) -> None:
+    """``OUT/spec_MODEL.json`` for each re-tested model: the run's spec with the recipe as re-tested, so
+    ``benchmarks/headline.py --recipes`` can describe it. When that recipe's settings are exactly the recipe table's
+    current recipe of its kind, the table's recipe is written, with its current ``why``; else the run's, changed."""
+    from anomalib_kd_plugins.recipes import RECIPES, Recipe
+
+    def settings(recipe: Recipe) -> dict[str, Any]:
+        return {k: v for k, v in recipe.to_dict().items() if k != "why"}
+
+    for run in runs:
+        for spec_path in sorted(run.glob("spec_*.json")):
+            spec = json.loads(spec_path.read_text())
+            model = spec["model"]
+            if model not in sets:
+                continue
+            tested = Recipe.from_dict(spec["recipe"]).with_args(**sets[model])
+            current = RECIPES.get(model, {}).get(tested.kind)
+            recipe = current if current is not None and settings(current) == settings(tested) else tested
+            spec["recipe"] = recipe.to_dict()
+            (out / spec_path.name).write_text(json.dumps(spec, indent=1))
 
 
 def measure_checkpoints(
