@@ -15,8 +15,8 @@ smoothed with the model's own Gaussian and scored against the real test masks:
 * ``seg``: the segmentation head's map; ``seg+X``: seg and the variant X, each standardised on the training images
   and added (``seg+kd`` is the models' ``map_fusion="seg+kd"``);
 * ``seg+pool_n@peak``: seg and pool_n each scaled by the mean of the training images' per-image maxima (above the
-  training pixels' mean) instead of the pixels' std, then added; ``seg/2+pool_n``: the standardised head's map at half
-  weight (how much the sum depends on the head's share);
+  training pixels' mean) instead of the pixels' std, then added (the models' ``map_fusion_scale="peak"``);
+  ``seg/2+pool_n``: the standardised head's map at half weight (how much the sum depends on the head's share);
 * ``pool_pp``: the pooled map standardised per pixel position, with each position's mean and std over the
   training images' maps (the border's positions average fewer neighbours);
 * ``pool_n``: the pooled map of each level times the share of its 3×3 neighbourhood inside the map (a corner averages
@@ -107,6 +107,8 @@ def score(model: Any, datamodule: Any) -> dict[str, float]:
     import torch.nn.functional as F
     from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
+    from anomalib_kd_plugins.components.fusion import FusedMap
+
     datamodule.setup()
     transform = model.pre_processor.transform
     torch_model = model.model.eval()
@@ -142,18 +144,14 @@ def score(model: Any, datamodule: Any) -> dict[str, float]:
         mean, std = stats[name]
         return (split[name] - mean) / std
 
-    def peak(name: str, split: dict[str, Any]) -> Any:
-        # scaled so that the training images' typical maximum is 1 above the training pixels' mean
-        mean = stats[name][0]
-        top = train[name].flatten(1).amax(1).mean()
-        return (split[name] - mean) / (top - mean).clamp_min(1e-6)
-
     if "seg" in test:
         for kd in [n for n in list(test) if n != "seg" and n not in level_names]:
             for split in (train, test):
                 split[f"seg+{kd}"] = z("seg", split) + z(kd, split)
+        peak = FusedMap("seg+kd", map_fusion_scale="peak")  # the models' own map_fusion_scale="peak"
+        peak.calibrate(train["seg"], train["pool_n"])
         for split in (train, test):
-            split["seg+pool_n@peak"] = peak("seg", split) + peak("pool_n", split)
+            split["seg+pool_n@peak"] = peak(split["seg"], split["pool_n"])
             split["seg/2+pool_n"] = z("seg", split) / 2 + z("pool_n", split)
     target = torch.cat(masks).flatten().long()
     image_target = torch.cat(labels).long()

@@ -85,8 +85,10 @@ STUDENT_LOSSES = ("loss_distill", "loss_kd")
 def student_epochs(frame: Any) -> Any:
     """The rows of the epochs in which the student trained (every row if the curve logged no student loss)."""
     losses = [c for c in STUDENT_LOSSES if c in frame]
-    trained = frame[losses].notna().any(axis=1) if losses else None
-    return frame if trained is None or not trained.any() else frame[trained]
+    if not losses:
+        return frame
+    trained = frame[losses].notna().any(axis=1)
+    return frame[trained] if trained.any() else frame
 
 
 def plateau_table(curves_dir: Path) -> str:
