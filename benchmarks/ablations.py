@@ -35,7 +35,7 @@ def variant_settings(model: str, changes: dict[str, object]) -> dict[str, object
 
     A variant without the student's distillation (W/O S: no student; W/O T: no teacher, so no L_d) cannot take the
     recipe's distillation-only warm-up: it trains the same epochs after it, so the PSM gets the same steps, with no
-    warm-up lr. It has no KD map either, so its map is the PSM's alone (``map_fusion="seg"``, the paper's).
+    warm-up lr or schedule. It has no KD map either, so its map is the PSM's alone (``map_fusion="seg"``, the paper's).
     W/O PW (no PSM) keeps the student's training; its map is the KD map, which ``map_fusion="seg"`` means without a PSM.
     """
     from anomalib_kd_plugins.recipes import recipe
@@ -47,7 +47,12 @@ def variant_settings(model: str, changes: dict[str, object]) -> dict[str, object
         return dict(changes)
     settings: dict[str, object] = {**changes, "map_fusion": "seg"}
     if warmup := int(spec.init_args.get("student_warmup_epochs", 0)):
-        settings |= {"student_warmup_epochs": 0, "student_warmup_lr": None, "max_epochs": spec.budget.epochs - warmup}
+        settings |= {
+            "student_warmup_epochs": 0,
+            "student_warmup_lr": None,
+            "student_lr_schedule": "constant",
+            "max_epochs": spec.budget.epochs - warmup,
+        }
     return settings
 
 

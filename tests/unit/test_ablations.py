@@ -31,6 +31,7 @@ def test_a_variant_without_distillation_drops_the_warm_up_and_the_kd_map() -> No
         settings = ABLATIONS.variant_settings("Adps", {"psm_input": psm_input})
         assert settings["map_fusion"] == "seg" and settings["student_warmup_epochs"] == 0
         assert settings["student_warmup_lr"] is None and settings["max_epochs"] == cpu.budget.epochs - warmup
+        assert settings["student_lr_schedule"] == "constant"
     assert ABLATIONS.variant_settings("Adps", {"k": 1}) == {"k": 1}  # a fused variant keeps the recipe as it is
 
 

@@ -199,3 +199,19 @@ def test_warmup_lr_holds_during_the_warmup_then_the_paper_decay_follows() -> Non
     assert plain.configure_optimizers()[0][0].param_groups[0]["lr"] == pytest.approx(1e-3)  # None: lr
     with pytest.raises(ValueError, match="needs student_warmup_epochs"):
         tiny_model("Adps", student_warmup_lr=3e-3)
+
+
+def test_an_annealed_warmup_lr_falls_to_near_0_then_the_joint_training_starts_at_lr() -> None:
+    model = tiny_model("Adps", lr=1e-3, student_warmup_epochs=4, student_warmup_lr=3e-3, student_lr_schedule="cosine")
+    [optimizer], [config] = model.configure_optimizers()
+    lrs = []
+    for _ in range(6):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        config["scheduler"].step()
+    # 3e-3 · ½(1 + cos(π e / 4)) for the warm-up's epochs e = 0..3, then lr
+    assert lrs == pytest.approx([3e-3, 2.5607e-3, 1.5e-3, 0.4393e-3, 1e-3, 1e-3], rel=1e-4)
+    with pytest.raises(ValueError, match="needs student_warmup_epochs > 0"):
+        tiny_model("Adps", student_lr_schedule="cosine")
+    with pytest.raises(ValueError, match="student_lr_schedule must be one of"):
+        tiny_model("Adps", student_warmup_epochs=2, student_lr_schedule="linear")

@@ -25,6 +25,7 @@ from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFu
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
+from anomalib_kd_plugins.components.student_lr import STUDENT_LR_SCHEDULES, StudentLrSchedule
 from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
 
 from .loss import AdpsLoss
@@ -89,6 +90,10 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             milestones are fractions of the epochs after it. Not the paper's (0): a CPU-budget option.
         student_warmup_lr: Adam's lr during the warm-up; ``None``: ``lr``. The cheap student-only steps can take a
             larger lr than the PSM's training (docs/experiments/2026-12-03-round10.md). A CPU-budget option.
+        student_lr_schedule: the warm-up's lr: ``"constant"`` or ``"cosine"`` (annealed from ``student_warmup_lr``
+            towards 0 over the warm-up's epochs, so the student's distance to the teacher settles instead of falling
+            as a power of the epochs; the joint training after it starts at ``lr`` as without a warm-up;
+            components/student_lr.py). Needs ``student_warmup_epochs``. A CPU-budget option.
         train_augment: random views of each normal training image before anything else sees it: ``"none"`` (the
             paper), ``"flip"`` or ``"dihedral"`` (flips and quarter turns; components/augment.py). Not the paper's:
             a CPU-recipe option for a student that learns its few training images by heart.
@@ -130,6 +135,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion_scale: MapFusionScale = "std",
         student_warmup_epochs: int = 0,
         student_warmup_lr: float | None = None,
+        student_lr_schedule: StudentLrSchedule = "constant",
         train_augment: TrainAugment = "none",
         probe_images: int = 16,
         pre_processor: PreProcessor | bool = True,
@@ -170,8 +176,15 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
                 f"student_warmup_lr must be > 0 and needs student_warmup_epochs > 0, got {student_warmup_lr} with "
                 f"student_warmup_epochs={student_warmup_epochs}; leave it None to warm up at `lr`"
             )
+        check_choice("student_lr_schedule", student_lr_schedule, STUDENT_LR_SCHEDULES)
+        if student_lr_schedule != "constant" and not student_warmup_epochs:
+            raise ValueError(
+                f"student_lr_schedule={student_lr_schedule!r} anneals the warm-up's lr and needs "
+                "student_warmup_epochs > 0; set a warm-up or leave it 'constant'"
+            )
         self.student_warmup_epochs = student_warmup_epochs
         self.student_warmup_lr = student_warmup_lr
+        self.student_lr_schedule = student_lr_schedule
         self.augment = NormalViews(train_augment)
         self.probe_images = probe_images
         self.loss = AdpsLoss(focal_gamma=focal_gamma, lambda_seg=lambda_seg, mask_downsample=mask_downsample)
@@ -208,7 +221,8 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[dict[str, Any]]]:
         """Adam (lr 1e-4) on student + PSM; lr ×0.2 at 80 % and 90 % of max_epochs (240/270 of 300).
 
-        With a warm-up the milestones count from its end, and ``student_warmup_lr`` (if set) holds during it.
+        With a warm-up the milestones count from its end, and ``student_warmup_lr`` (if set) holds during it, or is
+        annealed over it (``student_lr_schedule="cosine"``).
         """
         params = [p for name, p in self.model.named_parameters() if not name.startswith("teacher.") and p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=self.lr)
@@ -220,6 +234,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             warmup_factor=(self.student_warmup_lr or self.lr) / self.lr,
             milestones=tuple(milestones),
             gamma=self.lr_decay,
+            warmup_schedule=self.student_lr_schedule,
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return [optimizer], [{"scheduler": scheduler, "interval": "epoch"}]

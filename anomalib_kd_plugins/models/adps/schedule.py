@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from anomalib_kd_plugins.components.student_lr import StudentLrSchedule, student_lr_factor
+
 PAPER_EPOCHS = 300  # ADPS §IV-A2
 
 
@@ -17,21 +19,26 @@ def multistep_milestones(max_epochs: int | None, fractions: Sequence[float], sta
 
 @dataclass(frozen=True)
 class WarmupMultiStep:
-    """The lr factor of an epoch for ``LambdaLR``: ``warmup_factor`` before ``warmup_epochs``, then the paper's step
-    decay, ``gamma`` per milestone passed (MultiStepLR's values; a callable object, so checkpoints keep it).
+    """The lr factor of an epoch for ``LambdaLR``: ``warmup_factor`` before ``warmup_epochs`` (with
+    ``warmup_schedule="cosine"`` annealed from it towards 0 over the warm-up's epochs), then the paper's step decay,
+    ``gamma`` per milestone passed (MultiStepLR's values; a callable object, so checkpoints keep it).
 
     Example:
         >>> f = WarmupMultiStep(warmup_epochs=30, warmup_factor=3.0, milestones=(38, 39), gamma=0.2)
         >>> [f(0), f(30), round(f(38), 3), round(f(39), 3)]
         [3.0, 1.0, 0.2, 0.04]
+        >>> annealed = WarmupMultiStep(4, 3.0, (38, 39), 0.2, warmup_schedule="cosine")
+        >>> [round(annealed(e), 3) for e in range(5)]
+        [3.0, 2.561, 1.5, 0.439, 1.0]
     """
 
     warmup_epochs: int
     warmup_factor: float
     milestones: tuple[int, ...]
     gamma: float
+    warmup_schedule: StudentLrSchedule = "constant"
 
     def __call__(self, epoch: int) -> float:
         if epoch < self.warmup_epochs:
-            return self.warmup_factor
+            return self.warmup_factor * student_lr_factor(self.warmup_schedule, epoch / self.warmup_epochs)
         return self.gamma ** sum(epoch >= m for m in self.milestones)

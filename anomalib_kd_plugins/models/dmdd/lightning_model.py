@@ -27,6 +27,7 @@ from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFu
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
+from anomalib_kd_plugins.components.student_lr import STUDENT_LR_SCHEDULES, StudentLrSchedule, student_lr_factor
 from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
 
 from .attention import AsppForm
@@ -36,8 +37,6 @@ from .torch_model import DmddFeatures, DmddModel
 Schedule = Literal["two_phase", "joint"]
 StudentOptimizer = Literal["sgd", "adam"]
 STUDENT_OPTIMIZERS = get_args(StudentOptimizer)
-StudentLrSchedule = Literal["constant", "cosine"]
-STUDENT_LR_SCHEDULES = get_args(StudentLrSchedule)
 DEFAULT_LR_STUDENT = {"sgd": 0.4, "adam": 3e-3}  # DeSTSeg's SGD; Adam at the Adps CPU recipe's warm-up lr
 SCHEDULES = get_args(Schedule)
 
@@ -263,8 +262,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         0 over the student's steps, lr · ½(1 + cos(π t / T))."""
         if self.student_lr_schedule == "constant":
             return self.lr_student
-        progress = min(self.current_step(batch_idx) / max(self.student_steps(), 1), 1.0)
-        return self.lr_student * 0.5 * (1 + math.cos(math.pi * progress))
+        progress = self.current_step(batch_idx) / max(self.student_steps(), 1)
+        return self.lr_student * student_lr_factor(self.student_lr_schedule, progress)
 
     # ---------------------------------------------------------------------------------------------- training
     def training_step(self, batch: Batch, batch_idx: int, *args, **kwargs) -> STEP_OUTPUT:
