@@ -9,10 +9,11 @@ override, validated (anomalib's post-processor refits its normalisation and thre
 the run's data with the run's seed, exactly as the bench's worker does. With no override the cells equal the bench's
 (checked: all 12 Dmdd cells of a 3-seed run to four decimals). ``kd_pool`` and ``kd_pool_border`` change the KD
 map and ``map_fusion_scale`` how it is scaled, so the map fusion's statistics are measured again on the training
-images, as a fit measures them after training. Writes ``OUT/bench.csv`` with the bench's columns for the metrics,
-and each fit's time, latency and peak memory from the run's own ``bench.csv`` (an inference-only option changes none
-of them), which ``benchmarks/compare_runs.py`` and ``benchmarks/headline.py`` read like any bench output, and
-``OUT/spec_MODEL.json``, the recipe as re-tested (``write_specs``). A measurement, not a test.
+images, as a fit measures them after training. Writes ``OUT/bench.csv`` as the bench writes it (its columns, and a
+category mean per model and seed) with each fit's time, latency and peak memory from the run's own ``bench.csv`` (an
+inference-only option changes none of them), which ``benchmarks/compare_runs.py``, ``benchmarks/headline.py`` and
+``benchmarks/ablations.py`` read like any bench output, and ``OUT/spec_MODEL.json``, the recipe as re-tested
+(``write_specs``). A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -141,9 +142,19 @@ def main() -> int:
             row = retest(job, sets.get(job.model, {}), ckpt, category, seed, args.out / "runs")
             rows.append(row | costs.get((job.model, category, seed), {}))
             print(json.dumps(rows[-1]), flush=True)
-    write_rows(rows, args.out / "bench.csv")
+    write_bench(rows, args.out / "bench.csv")
     write_specs(args.runs, sets, args.out)
     return 0
+
+
+def write_bench(rows: list[dict[str, Any]], path: Path) -> None:
+    """The rows as the bench writes them (``bench/report.frame``): its columns, and a ``category="mean"`` row per
+    model and seed, which ``benchmarks/ablations.py`` and ``benchmarks/budget_curve.py`` read as a run's result."""
+    from anomalib_kd_plugins.bench.report import frame
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame(rows).to_csv(path, index=False)
+    print(f"wrote {path} ({len(rows)} rows and their means)")
 
 
 def write_specs(runs: list[Path], sets: dict[str, dict[str, Any]], out: Path) -> None:

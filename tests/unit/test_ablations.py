@@ -6,6 +6,7 @@ import pytest
 from helpers import benchmark_module
 
 import anomalib_kd_plugins
+from anomalib_kd_plugins.metrics import QUALITY
 from anomalib_kd_plugins.recipes import BUDGET_KEYS, recipe
 
 ABLATIONS = benchmark_module("ablations")
@@ -67,3 +68,18 @@ def test_a_claim_with_pairs_not_run_is_decided_by_a_failing_pair_and_otherwise_i
     assert _claim_line(complete, claim).endswith("| **reproduced** |")
     # a claim none of whose variants ran is left out
     assert "the smallest patches fall back" not in failing
+
+
+def test_a_retest_s_rows_read_as_a_bench_run_with_its_category_mean(tmp_path) -> None:
+    # retest.py writes the bench's shape, so the ablation report can take a re-tested run as its base
+    retest = benchmark_module("retest")
+    cells = {"brick": 0.5, "grass": 0.2, "gravel": 0.7, "coins": 0.6}
+    rows = [
+        {"suite": "demo", "model": "Adps", "category": c, "seed": 0, **dict.fromkeys(QUALITY, 0.8), "pixel_AUPR": ap}
+        for c, ap in cells.items()
+    ]
+    retest.write_bench(rows, tmp_path / "runs" / "adps_seed0" / "bench.csv")
+    collected = ABLATIONS.collect(tmp_path)
+    means = [r for r in collected if r["category"] == "mean"]
+    assert len(collected) == 5 and len(means) == 1
+    assert means[0]["pixel_AUPR"] == pytest.approx(0.5) and means[0]["variant"] == "adps"
