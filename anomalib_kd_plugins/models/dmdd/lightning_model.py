@@ -260,8 +260,6 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
     def student_lr(self, batch_idx: int) -> float:
         """The student's lr at this step: ``lr_student``, or with ``student_lr_schedule="cosine"`` annealed from it to
         0 over the student's steps, lr · ½(1 + cos(π t / T))."""
-        if self.student_lr_schedule == "constant":
-            return self.lr_student
         progress = self.current_step(batch_idx) / max(self.student_steps(), 1)
         return self.lr_student * student_lr_factor(self.student_lr_schedule, progress)
 
