@@ -6,7 +6,9 @@ training images (docs/experiments/2026-12-04-round12.md). Flips and quarter turn
 are normal images too, so they widen what the student sees without a single new photograph.
 
 ``train_augment`` (both models): ``"none"`` (the papers: the images as loaded), ``"flip"`` (random horizontal and
-vertical flips) or ``"dihedral"`` (the flips and a random quarter turn: the eight symmetries of the square). The views
+vertical flips), ``"dihedral"`` (the flips and a random quarter turn: the eight symmetries of the square) or
+``"dihedral+zoom"`` (a dihedral view, then for half the images a random square crop of 80-100 % of the side resized
+back to the full side: the surface up to 1.25× closer, and a feature grid that falls elsewhere on it). The views
 are drawn per image with kornia's augmentations, on the batch, before any synthetic anomaly is drawn, so the
 teacher, the student and the segmentation head all see the same view. Not the papers': a CPU-recipe option.
 
@@ -28,12 +30,13 @@ from torch import nn
 
 from .options import check_choice
 
-TrainAugment = Literal["none", "flip", "dihedral"]
+TrainAugment = Literal["none", "flip", "dihedral", "dihedral+zoom"]
 TRAIN_AUGMENTS: tuple[str, ...] = get_args(TrainAugment)
 
 
 class NormalViews:
-    """Random flips (``"flip"``) and quarter turns (``"dihedral"``) of a (B, C, H, W) batch; identity for ``"none"``.
+    """Random flips (``"flip"``), quarter turns (``"dihedral"``) and zooms (``"dihedral+zoom"``) of a (B, C, H, W)
+    batch; identity for ``"none"``.
 
     Quarter turns need square images (anomalib's ``image_size`` is usually square); a non-square batch is refused
     with the fix rather than silently rotated into another shape. A plain callable, not a module: it holds no
@@ -46,10 +49,11 @@ class NormalViews:
         import kornia.augmentation as K
 
         views: list[nn.Module] = []
-        if mode in ("flip", "dihedral"):
+        if mode != "none":
             views += [K.RandomHorizontalFlip(p=0.5), K.RandomVerticalFlip(p=0.5)]
-        if mode == "dihedral":
+        if mode.startswith("dihedral"):
             views.append(K.RandomRotation90(times=(0, 3), p=1.0))
+        self.zoom = mode.endswith("+zoom")
         self.views = nn.Sequential(*views)
 
     @property
@@ -61,9 +65,18 @@ class NormalViews:
         """One random view per image (the batch unchanged for ``"none"``)."""
         if not self.active:
             return images
-        if self.mode == "dihedral" and images.shape[-1] != images.shape[-2]:
+        if self.mode.startswith("dihedral") and images.shape[-1] != images.shape[-2]:
             raise ValueError(
                 f"train_augment='dihedral' turns images by quarter turns, which needs square images; got "
                 f"{tuple(images.shape[-2:])}. Resize to a square image_size, or use train_augment='flip'"
             )
-        return self.views(images)
+        views = self.views(images)
+        if self.zoom:
+            import kornia.augmentation as K
+
+            # scale is the crop's share of the area: 0.64-1 is 80-100 % of the side; ratio 1 keeps it square. kornia
+            # draws this op's p once per batch, so the half that is zoomed is drawn here, per image
+            zoom = K.RandomResizedCrop(tuple(images.shape[-2:]), scale=(0.64, 1.0), ratio=(1.0, 1.0), p=1.0)
+            closer = torch.rand(len(views), device=views.device) < 0.5
+            views = torch.where(closer[:, None, None, None], zoom(views), views)
+        return views

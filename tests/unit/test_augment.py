@@ -30,17 +30,34 @@ def test_each_view_is_a_symmetry_of_its_image_and_all_of_them_occur(mode: str, c
     assert len(distinct) == count and len(seen) == count  # (1 − 1/8)^256: a missing symmetry is not chance
 
 
+def test_zoom_shows_half_the_views_closer_by_up_to_a_quarter() -> None:
+    """On a ramp along one axis a view's span is the share of the side it shows: 1 unzoomed, 0.8-1 zoomed."""
+    torch.manual_seed(0)
+    ramp = torch.linspace(0, 1, 64).expand(64, 64)
+    images = ramp.expand(400, 3, 64, 64).contiguous()
+    views = NormalViews("dihedral+zoom")(images)
+    spans = views.flatten(1).amax(1) - views.flatten(1).amin(1)
+    unzoomed = spans > 0.999
+    assert 0.4 < unzoomed.float().mean() < 0.6  # p = 0.5, 400 draws
+    zoomed = spans[~unzoomed]
+    assert zoomed.min() > 0.76 and zoomed.max() < 0.999 and zoomed.std() > 0.03  # crops of 80-100 % of the side
+    plain = NormalViews("dihedral")(images)
+    assert (plain.flatten(1).amax(1) - plain.flatten(1).amin(1)).min() > 0.999  # no zoom without the option
+
+
 def test_none_returns_the_batch_itself() -> None:
     images = torch.rand(2, 3, 8, 8)
     assert NormalViews("none")(images) is images and not NormalViews("none").active
 
 
 def test_bad_choices_and_non_square_turns_are_refused_with_the_fix() -> None:
-    assert set(TRAIN_AUGMENTS) == {"none", "flip", "dihedral"}
+    assert set(TRAIN_AUGMENTS) == {"none", "flip", "dihedral", "dihedral+zoom"}
     with pytest.raises(ValueError, match="train_augment must be one of"):
         NormalViews("rotate")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="square image_size, or use train_augment='flip'"):
         NormalViews("dihedral")(torch.rand(2, 3, 8, 12))
+    with pytest.raises(ValueError, match="square image_size"):
+        NormalViews("dihedral+zoom")(torch.rand(2, 3, 8, 12))
     assert NormalViews("flip")(torch.rand(2, 3, 8, 12)).shape == (2, 3, 8, 12)
 
 

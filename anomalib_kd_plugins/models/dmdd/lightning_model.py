@@ -110,7 +110,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             NGM + AIM steps), before the two-phase schedule runs over the remaining steps. Not DeSTSeg's (0): a
             CPU-budget option that gives the student more steps than a short schedule's 20 %.
         train_augment: random views of each normal training image before the pair (I_n, I_a) is made: ``"none"``
-            (DeSTSeg), ``"flip"`` or ``"dihedral"`` (flips and quarter turns; components/augment.py). Not the
+            (DeSTSeg), ``"flip"``, ``"dihedral"`` or ``"dihedral+zoom"`` (flips, quarter turns, zooms up to 1.25×;
+            components/augment.py). Not the
             paper's: a CPU-recipe option for a student that learns its few training images by heart.
         probe_images: clean training images kept for the learning curves logged each epoch (1 − cos per branch and
             level; pixel AP of the segmentation, KD and fused maps on fixed synthetic anomalies); 0: none.
