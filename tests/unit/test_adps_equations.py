@@ -211,6 +211,17 @@ def test_an_annealed_warmup_lr_falls_to_near_0_then_the_joint_training_starts_at
         config["scheduler"].step()
     # 3e-3 · ½(1 + cos(π e / 4)) for the warm-up's epochs e = 0..3, then lr
     assert lrs == pytest.approx([3e-3, 2.5607e-3, 1.5e-3, 0.4393e-3, 1e-3, 1e-3], rel=1e-4)
+    steps = tiny_model(
+        "Adps", lr=1e-3, student_warmup_epochs=10, student_warmup_lr=3e-3, student_lr_schedule="multistep"
+    )
+    [optimizer], [config] = steps.configure_optimizers()
+    lrs = []
+    for _ in range(11):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        config["scheduler"].step()
+    # 3e-3 for the warm-up's epochs 0-7, ×0.2 from 8 (80 %), ×0.2 again from 9 (90 %), then lr
+    assert lrs == pytest.approx([3e-3] * 8 + [6e-4, 1.2e-4, 1e-3], rel=1e-6)
     with pytest.raises(ValueError, match="needs student_warmup_epochs > 0"):
         tiny_model("Adps", student_lr_schedule="cosine")
     with pytest.raises(ValueError, match="student_lr_schedule must be one of"):

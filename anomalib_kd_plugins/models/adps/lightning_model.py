@@ -90,10 +90,11 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             milestones are fractions of the epochs after it. Not the paper's (0): a CPU-budget option.
         student_warmup_lr: Adam's lr during the warm-up; ``None``: ``lr``. The cheap student-only steps can take a
             larger lr than the PSM's training (docs/experiments/2026-12-03-round10.md). A CPU-budget option.
-        student_lr_schedule: the warm-up's lr: ``"constant"`` or ``"cosine"`` (annealed from ``student_warmup_lr``
+        student_lr_schedule: the warm-up's lr: ``"constant"``, ``"cosine"`` (annealed from ``student_warmup_lr``
             towards 0 over the warm-up's epochs, so the student's distance to the teacher settles instead of falling
-            as a power of the epochs; the joint training after it starts at ``lr`` as without a warm-up;
-            components/student_lr.py). Needs ``student_warmup_epochs``. A CPU-budget option.
+            as a power of the epochs) or ``"multistep"`` (the paper's ×0.2 at 80 % and 90 %, applied to the
+            warm-up's epochs); the joint training after it starts at ``lr`` as without a warm-up
+            (components/student_lr.py). Needs ``student_warmup_epochs``. A CPU-budget option.
         train_augment: random views of each normal training image before anything else sees it: ``"none"`` (the
             paper), ``"flip"``, ``"dihedral"`` or ``"dihedral+zoom"`` (flips, quarter turns, zooms up to 1.25×;
             components/augment.py). Not the paper's:
@@ -180,7 +181,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         check_choice("student_lr_schedule", student_lr_schedule, STUDENT_LR_SCHEDULES)
         if student_lr_schedule != "constant" and not student_warmup_epochs:
             raise ValueError(
-                f"student_lr_schedule={student_lr_schedule!r} anneals the warm-up's lr and needs "
+                f"student_lr_schedule={student_lr_schedule!r} shapes the warm-up's lr and needs "
                 "student_warmup_epochs > 0; set a warm-up or leave it 'constant'"
             )
         self.student_warmup_epochs = student_warmup_epochs

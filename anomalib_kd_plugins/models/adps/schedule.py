@@ -20,7 +20,8 @@ def multistep_milestones(max_epochs: int | None, fractions: Sequence[float], sta
 @dataclass(frozen=True)
 class WarmupMultiStep:
     """The lr factor of an epoch for ``LambdaLR``: ``warmup_factor`` before ``warmup_epochs`` (with
-    ``warmup_schedule="cosine"`` annealed from it towards 0 over the warm-up's epochs), then the paper's step decay,
+    ``warmup_schedule="cosine"`` annealed from it towards 0 over the warm-up's epochs, with ``"multistep"`` ×0.2 at
+    80 % and 90 % of them), then the paper's step decay,
     ``gamma`` per milestone passed (MultiStepLR's values; a callable object, so checkpoints keep it).
 
     Example:

@@ -102,10 +102,11 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion_scale: how ``"seg+kd"`` scales each map before adding them: ``"std"`` (its pixels' std on clean
             training images) or ``"peak"`` (its typical per-image maximum there, so a head that is near-constant on
             clean pixels does not outweigh the KD map; components/fusion.py). Not the paper's: a CPU-recipe option.
-        student_lr_schedule: ``"constant"`` (DeSTSeg) or ``"cosine"``: the student's lr annealed to 0 over the steps in
-            which it trains (the warm-up and the student phase), so its distance to the teacher settles before it is
+        student_lr_schedule: ``"constant"`` (DeSTSeg), ``"cosine"`` (the student's lr annealed to 0 over the steps in
+            which it trains, the warm-up and the student phase, so its distance to the teacher settles before it is
             frozen; a constant lr leaves it falling as a power of the steps, which no longer budget turns into a
-            plateau (docs/experiments/2026-12-05-round15.md). Not DeSTSeg's: a CPU-budget option.
+            plateau; docs/experiments/2026-12-05-round15.md) or ``"multistep"`` (×0.2 at 80 % and 90 % of those
+            steps; components/student_lr.py). Not DeSTSeg's: a CPU-budget option.
         student_warmup_epochs: epochs at the start of the fit that train the student alone (the student phase's
             NGM + AIM steps), before the two-phase schedule runs over the remaining steps. Not DeSTSeg's (0): a
             CPU-budget option that gives the student more steps than a short schedule's 20 %.
