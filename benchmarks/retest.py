@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 INFERENCE_ONLY = {
     "Adps": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale"},
-    "Dmdd": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale"},
+    "Dmdd": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale", "score_map"},
 }  # options a checkpoint takes unchanged
 # they change the KD map or how the fusion scales it: the fusion's statistics are measured again
 RECALIBRATE = {"kd_pool", "kd_pool_border", "map_fusion_scale"}

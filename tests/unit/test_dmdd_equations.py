@@ -133,6 +133,11 @@ def test_sigma_smooths_the_upsampled_map_and_leaves_the_score_destsegs() -> None
     assert (smoothed - raw).abs().max() > 1e-2  # it did smooth
     assert torch.equal(score, raw_score) and torch.allclose(score, top_k_mean_score(raw, 5))  # DeSTSeg's score
     assert torch.equal(AnomalyMapGenerator(top_k=5, sigma=0.0)(logits, (32, 32))[0], raw)  # σ = 0: DeSTSeg's raw map
+    scored, smoothed_score = AnomalyMapGenerator(top_k=5, sigma=2.0, score_map="smoothed")(logits, (32, 32))
+    assert torch.equal(scored, smoothed)  # the map is the same; only the score moves
+    assert torch.allclose(smoothed_score, top_k_mean_score(smoothed, 5)) and (smoothed_score - score).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="score_map must be one of"):
+        AnomalyMapGenerator(score_map="blurred")  # type: ignore[arg-type]
 
 
 def test_student_encoder_adds_one_deeper_stage() -> None:

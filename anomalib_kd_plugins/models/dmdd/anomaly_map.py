@@ -1,24 +1,32 @@
 """DMDD map and score [A §2.2]: the segmentation output "obtained directly", upsampled; score = mean of the top k.
 
 ``sigma`` > 0 smooths the upsampled map with the Gaussian that ADPS and PatchCore apply (an option, not DeSTSeg's);
-the image score stays DeSTSeg's, the top-k mean of the unsmoothed map. ``map_fusion="seg+kd"`` (not the paper's;
-components/fusion.py) adds the normality branch's KD map, the mean over levels of 1 − cos(T_l, F^N_l) (with
-``kd_pool`` > 1, of neighbourhood-averaged features).
+the image score stays DeSTSeg's, the top-k mean of the unsmoothed map, unless ``score_map="smoothed"`` takes it from
+the smoothed map, as ADPS and PatchCore score theirs (not DeSTSeg's: a CPU-recipe option). ``map_fusion="seg+kd"``
+(not the paper's; components/fusion.py) adds the normality branch's KD map, the mean over levels of
+1 − cos(T_l, F^N_l) (with ``kd_pool`` > 1, of neighbourhood-averaged features).
 """
 
 from __future__ import annotations
+
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from anomalib_kd_plugins.components.fusion import FusedMap, KdPoolBorder, MapFusion, MapFusionScale
+from anomalib_kd_plugins.components.options import check_choice
 from anomalib_kd_plugins.components.smoothing import GaussianSmoother
+
+ScoreMap = Literal["raw", "smoothed"]
+SCORE_MAPS: tuple[str, ...] = get_args(ScoreMap)
 
 
 class AnomalyMapGenerator(nn.Module):
     """Sigmoid of the segmentation logits, bilinearly upsampled to the input size (fused with the KD map when asked,
-    then smoothed when σ > 0); image score = top-k mean of the unsmoothed map (DeSTSeg's score, whatever σ).
+    then smoothed when σ > 0); image score = top-k mean of the unsmoothed map (DeSTSeg's score, whatever σ), or of
+    the smoothed one (``score_map="smoothed"``).
 
     Args:
         top_k: pixels averaged into the image score (DeSTSeg: 100).
@@ -27,6 +35,7 @@ class AnomalyMapGenerator(nn.Module):
         kd_pool: the neighbourhood averaged before the KD map's cosine (1: per position; components/fusion.py).
         kd_pool_border: what an edge position of the pooled KD map reads (components/fusion.py).
         map_fusion_scale: how ``"seg+kd"`` scales each map before the sum (components/fusion.py).
+        score_map: the map whose top-k mean is the image score: ``"raw"`` (DeSTSeg: unsmoothed) or ``"smoothed"``.
 
     Example:
         >>> anomaly_map, score = AnomalyMapGenerator(top_k=100)(torch.randn(1, 1, 16, 16), (64, 64))
@@ -40,9 +49,12 @@ class AnomalyMapGenerator(nn.Module):
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
         map_fusion_scale: MapFusionScale = "std",
+        score_map: ScoreMap = "raw",
     ) -> None:
         super().__init__()
+        check_choice("score_map", score_map, SCORE_MAPS)
         self.top_k = top_k
+        self.score_map = score_map
         self.smoother = GaussianSmoother(sigma)
         self.fusion = FusedMap(map_fusion, kd_pool, kd_pool_border, map_fusion_scale)
 
@@ -62,8 +74,9 @@ class AnomalyMapGenerator(nn.Module):
         self, logits: torch.Tensor, image_size: tuple[int, int], kd: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (anomaly_map (B,1,H,W), pred_score (B,)); the map is smoothed only when σ > 0 (DeSTSeg: never)."""
-        anomaly_map = self.fusion(self.segmentation_map(logits, image_size), kd)
-        return self.smoother(anomaly_map), top_k_mean_score(anomaly_map, self.top_k)
+        raw = self.fusion(self.segmentation_map(logits, image_size), kd)
+        smoothed = self.smoother(raw)
+        return smoothed, top_k_mean_score(smoothed if self.score_map == "smoothed" else raw, self.top_k)
 
 
 def top_k_mean_score(anomaly_map: torch.Tensor, k: int) -> torch.Tensor:

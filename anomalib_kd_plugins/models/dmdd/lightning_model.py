@@ -30,6 +30,7 @@ from anomalib_kd_plugins.components.options import check_choice
 from anomalib_kd_plugins.components.student_lr import STUDENT_LR_SCHEDULES, StudentLrSchedule, student_lr_factor
 from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
 
+from .anomaly_map import ScoreMap
 from .attention import AsppForm
 from .loss import AIM_TARGETS, AimForm, AimTarget, DmddLoss, KdReduction
 from .torch_model import DmddFeatures, DmddModel
@@ -81,7 +82,11 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         momentum / weight_decay: SGD settings (DeSTSeg: 0.9 / 1e-4).
         score_top_k: image score = mean of the top-k map pixels [A: 100, DeSTSeg].
         sigma: σ of a Gaussian filter on the upsampled map, as ADPS and PatchCore smooth theirs [A: 0 = none, as
-            DeSTSeg's map is "obtained directly"]; the image score stays the top-k mean of the unsmoothed map.
+            DeSTSeg's map is "obtained directly"]; the image score stays the top-k mean of the unsmoothed map unless
+            ``score_map`` says otherwise.
+        score_map: the map the image score's top-k mean is taken over: ``"raw"`` (DeSTSeg: the unsmoothed map) or
+            ``"smoothed"`` (the σ-smoothed map the pixel metrics see, as ADPS and PatchCore score). Not DeSTSeg's: a
+            CPU-recipe option.
         anomaly_source: what fills the synthetic anomalies: ``"perlin"`` (anomalib's grey Perlin fill),
             ``"self"`` (zoomed, turned crops of the training images), ``"procedural"`` (generated textures),
             ``"mixed"`` (one of those three per anomaly), ``"matched"`` (contrast-matched fills, strokes, spots, warps
@@ -161,6 +166,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
         map_fusion_scale: MapFusionScale = "std",
+        score_map: ScoreMap = "raw",
         student_warmup_epochs: int = 0,
         train_augment: TrainAugment = "none",
         probe_images: int = 16,
@@ -197,6 +203,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             kd_pool=kd_pool,
             kd_pool_border=kd_pool_border,
             map_fusion_scale=map_fusion_scale,
+            score_map=score_map,
             student_skips=student_skips,
         )
         if student_warmup_epochs < 0:

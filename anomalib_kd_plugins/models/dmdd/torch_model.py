@@ -22,7 +22,7 @@ from anomalib_kd_plugins.components.backbone import (
 )
 from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFusionScale
 
-from .anomaly_map import AnomalyMapGenerator
+from .anomaly_map import AnomalyMapGenerator, ScoreMap
 from .attention import AsppForm, MultiPerceptionHead
 from .blocks import DecoupleHead, make_res_layer
 from .loss import cosine_distance
@@ -135,6 +135,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
         map_fusion_scale: MapFusionScale = "std",
+        score_map: ScoreMap = "raw",
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -148,7 +149,7 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         self.decouple = nn.ModuleList(DecoupleHead(c, decouple_expansion) for c in self.channels) if decouple else None
         self.segmentation = SegmentationNetwork(2 * sum(self.channels), seg_channels, atrous_rates, aspp)
         self.anomaly_map_generator = AnomalyMapGenerator(
-            score_top_k, sigma, map_fusion, kd_pool, kd_pool_border, map_fusion_scale
+            score_top_k, sigma, map_fusion, kd_pool, kd_pool_border, map_fusion_scale, score_map
         )
 
     def student_modules(self) -> list[nn.Module]:
