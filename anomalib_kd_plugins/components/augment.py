@@ -67,7 +67,7 @@ class NormalViews:
             return images
         if self.mode.startswith("dihedral") and images.shape[-1] != images.shape[-2]:
             raise ValueError(
-                f"train_augment='dihedral' turns images by quarter turns, which needs square images; got "
+                f"train_augment={self.mode!r} turns images by quarter turns, which needs square images; got "
                 f"{tuple(images.shape[-2:])}. Resize to a square image_size, or use train_augment='flip'"
             )
         views = self.views(images)

@@ -197,23 +197,25 @@ def test_a_student_warmup_runs_before_the_two_phase_schedule_over_the_remaining_
         Dmdd(pre_trained=False, student_warmup_epochs=-1)
 
 
-def test_a_cosine_student_lr_anneals_to_zero_over_the_students_own_steps() -> None:
+def test_the_student_lr_schedules_run_over_the_students_own_steps() -> None:
     from types import SimpleNamespace
 
     from anomalib_kd_plugins import Dmdd
 
     lrs = {}
-    for schedule in ("constant", "cosine"):
+    for schedule in ("constant", "cosine", "multistep"):
         model = Dmdd(pre_trained=False, student_warmup_epochs=2, student_lr_schedule=schedule)
         model.total_steps = lambda: 100  # 20 warm-up steps, then 16 of the other 80: 36 student steps
         model._trainer = SimpleNamespace(num_training_batches=10, current_epoch=0)
         lrs[schedule] = []
-        for step in (0, 18, 35):
+        for step in (0, 18, 28, 29, 33, 35):
             model._trainer.current_epoch = step // 10
             lrs[schedule].append(model.student_lr(step % 10))
-    assert lrs["constant"] == [0.4, 0.4, 0.4]
+    assert lrs["constant"] == [0.4] * 6
     assert lrs["cosine"][0] == 0.4 and lrs["cosine"][1] == pytest.approx(0.2, abs=1e-3)  # half-way: half the lr
-    assert 0 < lrs["cosine"][2] < 0.4 * 0.01  # the last student step: almost nothing
+    # ×0.2 from 80 % of the 36 student steps (step 28.8: 29 on), ×0.2 again from 90 % (32.4: 33 on)
+    assert lrs["multistep"] == pytest.approx([0.4, 0.4, 0.4, 0.08, 0.016, 0.016])
+    assert 0 < lrs["cosine"][5] < 0.4 * 0.01  # the last student step: almost nothing
     with pytest.raises(ValueError, match="student_lr_schedule must be one of"):
         Dmdd(pre_trained=False, student_lr_schedule="step")
 

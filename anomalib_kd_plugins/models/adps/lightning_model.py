@@ -97,8 +97,8 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             (components/student_lr.py). Needs ``student_warmup_epochs``. A CPU-budget option.
         train_augment: random views of each normal training image before anything else sees it: ``"none"`` (the
             paper), ``"flip"``, ``"dihedral"`` or ``"dihedral+zoom"`` (flips, quarter turns, zooms up to 1.25×;
-            components/augment.py). Not the paper's:
-            a CPU-recipe option for a student that learns its few training images by heart.
+            components/augment.py). Not the paper's: a CPU-recipe option for a student that learns its few training
+            images by heart.
         probe_images: clean training images kept for the learning curves logged each epoch (student 1 − cos per
             level; pixel AP of the PSM map, the KD map and the fused map on fixed synthetic anomalies); 0: none.
 

@@ -267,8 +267,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         return "student" if self.current_step(batch_idx) < self.student_steps() else "segmentation"
 
     def student_lr(self, batch_idx: int) -> float:
-        """The student's lr at this step: ``lr_student``, or with ``student_lr_schedule="cosine"`` annealed from it to
-        0 over the student's steps, lr · ½(1 + cos(π t / T))."""
+        """The student's lr at this step: ``lr_student`` times ``student_lr_schedule``'s factor at this share of the
+        student's steps (``"cosine"``: lr · ½(1 + cos(π t / T)); ``"multistep"``: ×0.2 at 80 % and 90 %)."""
         progress = self.current_step(batch_idx) / max(self.student_steps(), 1)
         return self.lr_student * student_lr_factor(self.student_lr_schedule, progress)
 
