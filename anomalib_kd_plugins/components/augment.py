@@ -54,6 +54,7 @@ class NormalViews:
         if mode.startswith("dihedral"):
             views.append(K.RandomRotation90(times=(0, 3), p=1.0))
         self.zoom = mode.endswith("+zoom")
+        self.zooms: dict[tuple[int, int], nn.Module] = {}  # one crop module per image size, made on first use
         self.views = nn.Sequential(*views)
 
     @property
@@ -72,11 +73,17 @@ class NormalViews:
             )
         views = self.views(images)
         if self.zoom:
+            # kornia draws this op's p once per batch, so the half that is zoomed is drawn here, per image
+            closer = torch.rand(len(views), device=views.device) < 0.5
+            views = torch.where(closer[:, None, None, None], self.zoom_crop(views.shape[-2:])(views), views)
+        return views
+
+    def zoom_crop(self, size: tuple[int, int]) -> nn.Module:
+        """The zoom's random square crop back to ``size``: scale is the crop's share of the area, 0.64-1 being
+        80-100 % of the side; ratio 1 keeps it square."""
+        size = tuple(size)
+        if size not in self.zooms:
             import kornia.augmentation as K
 
-            # scale is the crop's share of the area: 0.64-1 is 80-100 % of the side; ratio 1 keeps it square. kornia
-            # draws this op's p once per batch, so the half that is zoomed is drawn here, per image
-            zoom = K.RandomResizedCrop(tuple(images.shape[-2:]), scale=(0.64, 1.0), ratio=(1.0, 1.0), p=1.0)
-            closer = torch.rand(len(views), device=views.device) < 0.5
-            views = torch.where(closer[:, None, None, None], zoom(views), views)
-        return views
+            self.zooms[size] = K.RandomResizedCrop(size, scale=(0.64, 1.0), ratio=(1.0, 1.0), p=1.0)
+        return self.zooms[size]

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 from helpers import tiny_model
+from lightning.pytorch import LightningModule
 
 from anomalib_kd_plugins.components.losses import resize_mask
 from anomalib_kd_plugins.models.adps.anomaly_map import AnomalyMapGenerator, max_score
@@ -184,14 +185,20 @@ def test_conv_bn_relu_folds_its_bn_in_eval_mode_only_and_keeps_its_checkpoint_ke
     handle.remove()
 
 
-def test_warmup_lr_holds_during_the_warmup_then_the_paper_decay_follows() -> None:
-    model = tiny_model("Adps", lr=1e-3, student_warmup_epochs=2, student_warmup_lr=3e-3)
-    [optimizer], [config] = model.configure_optimizers()  # no trainer: the paper's 300 epochs
+def _lr_per_epoch(model: LightningModule, epochs: int) -> list[float]:
+    """The lr of each of ``epochs`` epochs under the model's own optimiser and scheduler (one step per epoch)."""
+    [optimizer], [config] = model.configure_optimizers()
     lrs = []
-    for _ in range(300):
+    for _ in range(epochs):
         lrs.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         config["scheduler"].step()
+    return lrs
+
+
+def test_warmup_lr_holds_during_the_warmup_then_the_paper_decay_follows() -> None:
+    model = tiny_model("Adps", lr=1e-3, student_warmup_epochs=2, student_warmup_lr=3e-3)
+    lrs = _lr_per_epoch(model, 300)  # no trainer: the paper's 300 epochs
     # 3e-3 for the 2 warm-up epochs, then 1e-3, ×0.2 at 2 + 0.8·298 = 240 and at 2 + 0.9·298 = 270
     assert lrs[:3] == pytest.approx([3e-3, 3e-3, 1e-3])
     assert lrs[239:241] == pytest.approx([1e-3, 2e-4]) and lrs[270] == pytest.approx(4e-5)
@@ -203,23 +210,13 @@ def test_warmup_lr_holds_during_the_warmup_then_the_paper_decay_follows() -> Non
 
 def test_an_annealed_warmup_lr_falls_to_near_0_then_the_joint_training_starts_at_lr() -> None:
     model = tiny_model("Adps", lr=1e-3, student_warmup_epochs=4, student_warmup_lr=3e-3, student_lr_schedule="cosine")
-    [optimizer], [config] = model.configure_optimizers()
-    lrs = []
-    for _ in range(6):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        config["scheduler"].step()
+    lrs = _lr_per_epoch(model, 6)
     # 3e-3 · ½(1 + cos(π e / 4)) for the warm-up's epochs e = 0..3, then lr
     assert lrs == pytest.approx([3e-3, 2.5607e-3, 1.5e-3, 0.4393e-3, 1e-3, 1e-3], rel=1e-4)
     steps = tiny_model(
         "Adps", lr=1e-3, student_warmup_epochs=10, student_warmup_lr=3e-3, student_lr_schedule="multistep"
     )
-    [optimizer], [config] = steps.configure_optimizers()
-    lrs = []
-    for _ in range(11):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        config["scheduler"].step()
+    lrs = _lr_per_epoch(steps, 11)
     # 3e-3 for the warm-up's epochs 0-7, ×0.2 from 8 (80 %), ×0.2 again from 9 (90 %), then lr
     assert lrs == pytest.approx([3e-3] * 8 + [6e-4, 1.2e-4, 1e-3], rel=1e-6)
     with pytest.raises(ValueError, match="needs student_warmup_epochs > 0"):
