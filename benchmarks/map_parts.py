@@ -11,6 +11,9 @@ only:
   ``kd_contrast`` their ratio (does the student still differ from the teacher where the surface is defective?);
 * ``distance_train`` / ``distance_good_test``: the student's mean 1 − cos over levels (Dmdd: the normality branch)
   on the clean training images and on the good test images (has it learned the normal images, and only them?);
+* ``seg_img_AUROC`` / ``kd_img_AUROC`` / ``img_AUROC``: image AUROC of each map alone, scored by one rule for both
+  models (the max of the map after the model's own smoothing, ADPS's Sc = max(G(M))), and of the model's own score
+  (is an image score lost in the head, in the KD map, or in how they are added?);
 * Dmdd only, the abnormality branch's own KD map: ``abn_AP`` its pixel AP, ``abn_contrast`` its defect/normal
   ratio, and ``branch_corr`` the pixel correlation of the two branches' maps on the test images (do the branches
   tell different things about real defects, or is one a copy of the other?).
@@ -32,7 +35,7 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
     """The figures of the module docstring for one model on one category's test split."""
     import torch
     import torch.nn.functional as F
-    from torchmetrics.functional.classification import binary_average_precision
+    from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
     datamodule.setup()
     transform = model.pre_processor.transform
@@ -43,7 +46,12 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
         return float(torch.stack(list(levels.values())).mean())
 
     decoupled = hasattr(torch_model, "branch_distances")  # Dmdd: a second, abnormality branch
-    seg_all, kd_all, abn_all, masks_all, is_good, good = [], [], [], [], [], []
+    smoother = torch_model.anomaly_map_generator.smoother
+
+    def max_smoothed(maps: torch.Tensor) -> torch.Tensor:
+        return smoother(maps).flatten(1).amax(dim=1)
+
+    seg_all, kd_all, abn_all, masks_all, is_good, good, scores = [], [], [], [], [], [], []
     with torch.no_grad():
         train = torch.cat([transform(b.image) for b in datamodule.train_dataloader()])
         for batch in datamodule.test_dataloader():
@@ -51,6 +59,7 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
             seg, kd = torch_model.maps(images)
             seg_all.append(seg)
             kd_all.append(kd)
+            scores.append(torch_model(images).pred_score)
             if decoupled:
                 features = torch_model.features(images)
                 abn_all.append(
@@ -62,6 +71,7 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
         good_images = torch.cat(good)
         seg, kd, masks = torch.cat(seg_all), torch.cat(kd_all), torch.cat(masks_all)
         labels = masks.flatten().long()
+        image_labels = (~torch.cat(is_good)).long()
         defect = kd.flatten()[labels == 1].mean()
         normal_kd = kd[torch.cat(is_good)].mean()  # the good images' KD maps, from the same pass
         branch = {}
@@ -75,6 +85,9 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
         return branch | {
             "seg_AP": float(binary_average_precision(seg.flatten(), labels)),
             "kd_AP": float(binary_average_precision(kd.flatten(), labels)),
+            "seg_img_AUROC": float(binary_auroc(max_smoothed(seg), image_labels)),
+            "kd_img_AUROC": float(binary_auroc(max_smoothed(kd), image_labels)),
+            "img_AUROC": float(binary_auroc(torch.cat(scores), image_labels)),
             "kd_on_defect": float(defect),
             "kd_on_normal": float(normal_kd),
             "kd_contrast": float(defect / normal_kd),

@@ -125,15 +125,20 @@ def retest(
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(doc: str | None) -> argparse.Namespace:
+    """The command line of the inference-only scripts: bench outputs, ``--set`` overrides, ``--models``, ``--out``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, metavar="BENCH_OUT")
     parser.add_argument(
         "--set", nargs="+", action="extend", default=[], metavar="MODEL.KEY=VALUE", help="e.g. Dmdd.sigma=8"
     )
     parser.add_argument("--models", nargs="+", help="default: the models a --set names, else every model saved")
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = arguments(__doc__)
     sets = parse_sets(args.set)
     rows = []
     for out in args.runs:
@@ -184,16 +189,14 @@ def measure_checkpoints(
 ) -> list[dict[str, Any]]:
     """The command line the inference-only scripts share (``map_parts.py``, ``kd_variants.py``): every checkpoint of
     the bench runs named, loaded as the bench trained it, measured by ``measure(model, datamodule)``; one row per fit,
-    printed as it comes and written to ``--out/filename``."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path, metavar="BENCH_OUT")
-    parser.add_argument("--models", nargs="+", default=["Adps", "Dmdd"])
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    printed as it comes and written to ``--out/filename``; ``--set`` loads them with inference-only options changed,
+    as a re-test does."""
+    args = arguments(doc)
+    sets = parse_sets(args.set)
     rows = []
     for out in args.runs:
-        for job, ckpt, category, seed in checkpoints(out, args.models):
-            _, model, datamodule = load(job, {}, ckpt, category, seed)
+        for job, ckpt, category, seed in checkpoints(out, args.models or list(sets) or ["Adps", "Dmdd"]):
+            _, model, datamodule = load(job, sets.get(job.model, {}), ckpt, category, seed)
             row = {"run": out.name, "model": job.model, "category": category, "seed": seed}
             rows.append(row | {k: round(v, 4) for k, v in measure(model, datamodule).items()})
             print(json.dumps(rows[-1]), flush=True)
