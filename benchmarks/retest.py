@@ -165,11 +165,22 @@ def write_bench(rows: list[dict[str, Any]], path: Path) -> None:
 def write_specs(runs: list[Path], sets: dict[str, dict[str, Any]], out: Path) -> None:
     """``OUT/spec_MODEL.json`` for each re-tested model: the run's spec with the recipe as re-tested, so
     ``benchmarks/headline.py --recipes`` can describe it. When that recipe's settings are exactly the recipe table's
-    current recipe of its kind, the table's recipe is written, with its current ``why``; else the run's, changed."""
-    from anomalib_kd_plugins.recipes import RECIPES, Recipe
+    current recipe of its kind, the table's recipe is written, with its current ``why``; else the run's settings, with
+    that ``why`` and the settings in which the run differs from it (a constructor argument at its class default counts
+    as unset), so a row never carries the reasons of a recipe it no longer is."""
+    import inspect
+
+    from anomalib_kd_plugins.recipes import RECIPES, Recipe, model_class
+
+    def class_defaults(model: str) -> dict[str, Any]:
+        parameters = inspect.signature(model_class(model)).parameters.items()
+        return {name: p.default for name, p in parameters if p.default is not inspect.Parameter.empty}
 
     def settings(recipe: Recipe) -> dict[str, Any]:
-        return {k: v for k, v in recipe.to_dict().items() if k != "why"}
+        defaults = class_defaults(recipe.model)
+        plain = {k: v for k, v in recipe.to_dict().items() if k != "why"}
+        plain["init_args"] = {k: v for k, v in plain["init_args"].items() if k not in defaults or v != defaults[k]}
+        return plain
 
     for run in runs:
         for spec_path in sorted(run.glob("spec_*.json")):
@@ -179,7 +190,18 @@ def write_specs(runs: list[Path], sets: dict[str, dict[str, Any]], out: Path) ->
                 continue
             tested = Recipe.from_dict(spec["recipe"]).with_args(**sets[model])
             current = RECIPES.get(model, {}).get(tested.kind)
-            recipe = current if current is not None and settings(current) == settings(tested) else tested
+            recipe = tested
+            if current is not None:
+                ran, table = settings(tested), settings(current)
+                ran_args, table_args = ran.pop("init_args"), table.pop("init_args")
+                defaults = class_defaults(model)
+                differs = [
+                    f"{k}={ran_args.get(k, defaults.get(k))} (recipe: {table_args.get(k, defaults.get(k))})"
+                    for k in sorted(ran_args.keys() | table_args.keys())
+                    if ran_args.get(k) != table_args.get(k)
+                ] + [f"{k}={ran[k]} (recipe: {table[k]})" for k in sorted(ran) if ran[k] != table.get(k)]
+                why = f"{current.why}; this run: {', '.join(differs)}" if differs else current.why
+                recipe = current if not differs else tested.replace(why=why)
             spec["recipe"] = recipe.to_dict()
             (out / spec_path.name).write_text(json.dumps(spec, indent=1))
 

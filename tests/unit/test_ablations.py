@@ -83,3 +83,27 @@ def test_a_retest_s_rows_read_as_a_bench_run_with_its_category_mean(tmp_path) ->
     means = [r for r in collected if r["category"] == "mean"]
     assert len(collected) == 5 and len(means) == 1
     assert means[0]["pixel_AUPR"] == pytest.approx(0.5) and means[0]["variant"] == "adps"
+
+
+def test_a_retest_describes_its_run_by_the_table_recipe_and_what_differs_from_it(tmp_path) -> None:
+    # a run made before the recipe changed: its spec's why is stale, its settings differ from the table's in two
+    import json
+
+    retest = benchmark_module("retest")
+    cpu = recipe("Dmdd", "cpu")
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = cpu.with_args(student_phase_steps=24, student_phase_fraction=0.2).replace(why="the run's own why")
+    (run / "spec_Dmdd.json").write_text(json.dumps({"model": "Dmdd", "recipe": stale.to_dict()}))
+
+    def written() -> dict:
+        return json.loads((tmp_path / "spec_Dmdd.json").read_text())["recipe"]
+
+    retest.write_specs([run], {"Dmdd": {"sigma": cpu.init_args["sigma"]}}, tmp_path)
+    assert written()["why"].startswith(cpu.why) and "the run's own why" not in written()["why"]
+    assert "student_phase_fraction=0.2 (recipe: 0.1)" in written()["why"]
+    assert "student_phase_steps=24 (recipe: None)" in written()["why"]
+    assert written()["init_args"]["student_phase_steps"] == 24  # the settings stay the run's
+    # at the class default (None) the step count counts as unset; with the table's fraction it is the table's recipe
+    retest.write_specs([run], {"Dmdd": {"student_phase_steps": None, "student_phase_fraction": 0.1}}, tmp_path)
+    assert written() == cpu.to_dict()
