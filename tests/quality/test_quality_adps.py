@@ -3,7 +3,7 @@ so the two quality fits run on both pytest-xdist workers at once).
 
 Short real-photo CPU runs must localise held-out real defects well above chance (papers' pixel AUROC metric).
 
-Budget: the `cpu` recipes (ImageNet tf_efficientnet_lite0 teacher, 128², 28-70 epochs with the student warm-up) on
+Budget: the `cpu` recipes (ImageNet tf_efficientnet_lite0 teacher, 128², 36-80 epochs with the student warm-up) on
 the brick category: 2-3 minutes each. ``benchmarks/broken_models.py`` runs the same recipe with the WMB inverted or the
 loss sign flipped: a flipped loss never localises (pixel AUROC ≈ 0.35), and an inverted WMB moves the PSM input's
 energy off the defects (AUROC ≈ 0.4), which the second ADPS assertion catches. Pixel AUROC alone cannot: the PSM

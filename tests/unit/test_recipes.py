@@ -19,7 +19,7 @@ def test_a_recipe_is_frozen_and_changes_make_copies() -> None:
         cpu.init_args["k"] = 4  # type: ignore[index]
     changed = cpu.with_args(k=4).with_setting("max_epochs", 5).with_setting("normalization", "backbone")
     assert (changed.init_args["k"], changed.budget, changed.normalization) == (4, Budget(epochs=5), "backbone")
-    assert cpu.init_args["k"] == 1 and cpu.budget == Budget(epochs=70) and cpu.normalization == "imagenet"
+    assert cpu.init_args["k"] == 1 and cpu.budget == Budget(epochs=80) and cpu.normalization == "imagenet"
     assert recipe("Adps", "cpu") is RECIPES["Adps"]["cpu"] and recipe("Adps", "cpu") == cpu
     assert cpu.with_setting("max_steps", 100).trainer == {"max_steps": 100, "max_epochs": -1}
 
@@ -40,7 +40,7 @@ def test_a_budget_is_epochs_or_steps_and_validation_runs_once_at_its_end() -> No
         Budget(epochs=1, steps=1)
     with pytest.raises(ValueError, match="positive"):
         Budget(epochs=0)
-    assert validation_args(recipe("Dmdd", "cpu").trainer) == {"check_val_every_n_epoch": 28}
+    assert validation_args(recipe("Dmdd", "cpu").trainer) == {"check_val_every_n_epoch": 36}
     assert validation_args(recipe("Dmdd", "paper").trainer) == {
         "check_val_every_n_epoch": None,
         "val_check_interval": 5000,
