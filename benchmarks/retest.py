@@ -176,8 +176,7 @@ def write_specs(runs: list[Path], sets: dict[str, dict[str, Any]], out: Path) ->
         parameters = inspect.signature(model_class(model)).parameters.items()
         return {name: p.default for name, p in parameters if p.default is not inspect.Parameter.empty}
 
-    def settings(recipe: Recipe) -> dict[str, Any]:
-        defaults = class_defaults(recipe.model)
+    def settings(recipe: Recipe, defaults: dict[str, Any]) -> dict[str, Any]:
         plain = {k: v for k, v in recipe.to_dict().items() if k != "why"}
         plain["init_args"] = {k: v for k, v in plain["init_args"].items() if k not in defaults or v != defaults[k]}
         return plain
@@ -192,9 +191,9 @@ def write_specs(runs: list[Path], sets: dict[str, dict[str, Any]], out: Path) ->
             current = RECIPES.get(model, {}).get(tested.kind)
             recipe = tested
             if current is not None:
-                ran, table = settings(tested), settings(current)
-                ran_args, table_args = ran.pop("init_args"), table.pop("init_args")
                 defaults = class_defaults(model)
+                ran, table = settings(tested, defaults), settings(current, defaults)
+                ran_args, table_args = ran.pop("init_args"), table.pop("init_args")
                 differs = [
                     f"{k}={ran_args.get(k, defaults.get(k))} (recipe: {table_args.get(k, defaults.get(k))})"
                     for k in sorted(ran_args.keys() | table_args.keys())
