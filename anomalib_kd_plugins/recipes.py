@@ -256,10 +256,14 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "(the PSM's map on held-out synthetic anomalies still rose after 10; "
                 "docs/experiments/2026-12-06-round18.md), "
                 "and the map fused with the KD map (map_fusion='seg+kd'): after 10 epochs the student had not "
-                "learned the normal images (docs/experiments/2026-12-01-round5.md); the warm-up at Adam 3e-3 "
-                "(student_warmup_lr), which halves the student's distance on its training images within it "
-                "(docs/experiments/2026-12-03-round10.md) and, over 60 epochs rather than 30, brings the textures' "
-                "students closer still (docs/experiments/2026-12-05-round15.md); the KD map read from 3×3-averaged "
+                "learned the normal images (docs/experiments/2026-12-01-round5.md); the warm-up at Adam 6e-3 "
+                "(student_warmup_lr: a larger lr than the joint training's halves the student's distance on its "
+                "training images within it, docs/experiments/2026-12-03-round10.md, and 60 epochs rather than 30 "
+                "bring the textures' students closer still, docs/experiments/2026-12-05-round15.md) with the paper's "
+                "×0.2 decay at 80 %/90 % of the warm-up (student_lr_schedule='multistep'), so that the student's "
+                "distance settles on a plateau before the PSM joins, at the constant lr it was still falling "
+                "(docs/experiments/2026-12-06-round17.md, docs/experiments/2026-12-06-round19.md); the KD map read "
+                "from 3×3-averaged "
                 "features (kd_pool=3): "
                 "the student errs position by position on normal images it has not seen, and the average cancels "
                 "that more than a defect's (docs/experiments/2026-12-05-round13.md), each edge position scaled by the "
@@ -275,7 +279,8 @@ def _table() -> dict[str, dict[str, Recipe]]:
                     "k": 1,
                     "lr": 1e-3,
                     "student_warmup_epochs": 60,
-                    "student_warmup_lr": 3e-3,
+                    "student_warmup_lr": 6e-3,
+                    "student_lr_schedule": "multistep",
                     "map_fusion": "seg+kd",
                     "kd_pool": 3,
                     "kd_pool_border": "scaled",
