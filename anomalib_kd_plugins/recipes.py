@@ -272,7 +272,9 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "normal images comes closer to its training one (docs/experiments/2026-12-04-round12.md, "
                 "docs/experiments/2026-12-05-round14.md); each map of the sum divided by its typical maximum on clean "
                 "training images (map_fusion_scale='peak'), so that the head's near-constant output there does not "
-                "outweigh the KD map (docs/experiments/2026-12-05-round15.md)",
+                "outweigh the KD map (docs/experiments/2026-12-05-round15.md); the image score the max of that sum "
+                "before the Gaussian (score_map='raw'): the PSM's sharp peak on a small defect ranks the images "
+                "better than its smoothed one (docs/experiments/2026-12-06-round20.md)",
                 {
                     "backbone": LITE0,
                     "layers": LITE0_LAYERS,
@@ -286,6 +288,7 @@ def _table() -> dict[str, dict[str, Recipe]]:
                     "kd_pool_border": "scaled",
                     "train_augment": "dihedral",
                     "map_fusion_scale": "peak",
+                    "score_map": "raw",
                 },
                 epochs=80,
                 normalization="imagenet",

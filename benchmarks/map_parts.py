@@ -13,7 +13,9 @@ only:
   on the clean training images and on the good test images (has it learned the normal images, and only them?);
 * ``seg_img_AUROC`` / ``kd_img_AUROC`` / ``img_AUROC``: image AUROC of each map alone, scored by one rule for both
   models (the max of the map after the model's own smoothing, ADPS's Sc = max(G(M))), and of the model's own score
-  (is an image score lost in the head, in the KD map, or in how they are added?);
+  (is an image score lost in the head, in the KD map, or in how they are added?); ``seg_raw_img_AUROC`` /
+  ``kd_raw_img_AUROC``: the same from each map's max before the smoothing (does the Gaussian spread a peak that
+  ranked the images?);
 * Dmdd only, the abnormality branch's own KD map: ``abn_AP`` its pixel AP, ``abn_contrast`` its defect/normal
   ratio, and ``branch_corr`` the pixel correlation of the two branches' maps on the test images (do the branches
   tell different things about real defects, or is one a copy of the other?).
@@ -87,6 +89,8 @@ def parts(model: Any, datamodule: Any) -> dict[str, float]:
             "kd_AP": float(binary_average_precision(kd.flatten(), labels)),
             "seg_img_AUROC": float(binary_auroc(max_smoothed(seg), image_labels)),
             "kd_img_AUROC": float(binary_auroc(max_smoothed(kd), image_labels)),
+            "seg_raw_img_AUROC": float(binary_auroc(seg.flatten(1).amax(dim=1), image_labels)),
+            "kd_raw_img_AUROC": float(binary_auroc(kd.flatten(1).amax(dim=1), image_labels)),
             "img_AUROC": float(binary_auroc(torch.cat(scores), image_labels)),
             "kd_on_defect": float(defect),
             "kd_on_normal": float(normal_kd),

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from anomalib_kd_plugins.bench.worker import WorkerJob
 
 INFERENCE_ONLY = {
-    "Adps": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale"},
+    "Adps": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale", "score_map"},
     "Dmdd": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale", "score_map"},
 }  # options a checkpoint takes unchanged
 # they change the KD map or how the fusion scales it: the fusion's statistics are measured again

@@ -20,7 +20,8 @@ The head learns what the synthetic anomalies look like; the KD map reacts to wha
 real defects included (docs/experiments/2026-12-01-round5.md). The statistics are measured after the fit
 (``SyntheticAnomalyKDMixin.calibrate_map_fusion``, at every validation during fitting), kept in a buffer, so they
 travel in the checkpoint and into ONNX/OpenVINO exports as constants. The image score is each model's own score
-(ADPS: max, DMDD: top-k mean) taken over the fused map.
+(ADPS: max, DMDD: top-k mean) taken over the fused map, smoothed or not as ``score_map`` says
+(components/smoothing.py).
 
 ``kd_pool`` (not the papers'; 1 = their per-position cosine) reads the KD map out of features averaged over
 ``kd_pool``×``kd_pool`` neighbourhoods of each level, 1 − cos(avg T_l, avg S_l), as PatchCore aggregates its patch

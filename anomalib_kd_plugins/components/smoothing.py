@@ -1,10 +1,19 @@
-"""Gaussian smoothing of anomaly maps, shared by both models (ADPS Algorithm 1's G; DMDD's optional ``sigma``)."""
+"""Gaussian smoothing of anomaly maps, shared by both models (ADPS Algorithm 1's G; DMDD's optional ``sigma``).
+
+``ScoreMap`` says which map the image score is read from: ``"smoothed"`` (ADPS Algorithm 1, Sc = max(G(M)), and
+PatchCore) or ``"raw"`` (DeSTSeg and DMDD: the map before G). The pixel metrics use the smoothed map either way.
+"""
 
 from __future__ import annotations
+
+from typing import Literal, get_args
 
 import torch
 from kornia.filters import filter2d_separable, get_gaussian_kernel1d
 from torch import nn
+
+ScoreMap = Literal["raw", "smoothed"]
+SCORE_MAPS: tuple[str, ...] = get_args(ScoreMap)
 
 
 class GaussianSmoother(nn.Module):

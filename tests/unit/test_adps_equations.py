@@ -138,6 +138,20 @@ def test_gaussian_smoothing_and_scores() -> None:
     assert top_k_mean_score(x, 2).item() == 4.0
 
 
+def test_score_map_raw_scores_the_map_before_the_gaussian() -> None:
+    logits = torch.zeros(2, 2, 21, 21)
+    logits[0, 1, 10, 10] = 50.0  # a one-pixel peak: G spreads it to far below 1
+    logits[1, 1, 5:16, 5:16] = 1.0  # a wide, low plateau: G leaves it nearly as it is
+    seg = AnomalyMapGenerator.segmentation_map(logits)
+    smoothed, paper_score = AnomalyMapGenerator(sigma=2.0)(seg)
+    amap, raw_score = AnomalyMapGenerator(sigma=2.0, score_map="raw")(seg)
+    assert torch.equal(amap, smoothed)  # the map (and the pixel metrics) keep G(M)
+    assert torch.equal(paper_score, max_score(smoothed)) and torch.equal(raw_score, max_score(seg))
+    assert raw_score[0] > raw_score[1] and paper_score[0] < paper_score[1]  # the ranking the option is for
+    with pytest.raises(ValueError, match="score_map must be one of"):
+        AnomalyMapGenerator(score_map="blurred")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("size", "k", "needle"), [((250, 256), 8, "k=8 does not divide"), ((120, 120), 4, "stride")])
 def test_bad_image_size_names_sizes_that_work(size: tuple[int, int], k: int, needle: str) -> None:
     model = AdpsModel(backbone="resnet18", layers=["layer1", "layer2", "layer3"], pre_trained=False, k=k)

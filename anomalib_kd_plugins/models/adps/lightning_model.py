@@ -25,6 +25,7 @@ from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFu
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
+from anomalib_kd_plugins.components.smoothing import ScoreMap
 from anomalib_kd_plugins.components.student_lr import STUDENT_LR_SCHEDULES, StudentLrSchedule
 from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
 
@@ -50,6 +51,9 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         lambda_seg: λ of eq. (9) (paper: 1).
         mask_downsample: how Y reaches feature resolution, ``"bilinear"`` (+ >0.5) or ``"max"`` [A §1.6].
         sigma: σ of the Gaussian filter G in Algorithm 1 [A §1.9; default 4]; 0 disables smoothing.
+        score_map: the map whose max is the image score: ``"smoothed"`` (Algorithm 1, Sc = max(G(M))) or ``"raw"``
+            (M before G: the PSM's sharp peak on a small defect, which G spreads; the pixel metrics keep G(M)). Not
+            the paper's: a CPU-recipe option (docs/experiments/2026-12-06-round20.md).
         psm_min_channels: narrowest PSM up-block [A §1.5]; the WRN50 plan 512/256/128/64 is unaffected.
         lr: Adam learning rate (paper: 1e-4).
         lr_decay_epochs: fractions of ``max_epochs`` where lr is multiplied by ``lr_decay`` (paper: 240/270 of 300).
@@ -120,6 +124,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         lambda_seg: float = 1.0,
         mask_downsample: MaskDownsample = "bilinear",
         sigma: float = 4.0,
+        score_map: ScoreMap = "smoothed",
         psm_min_channels: int = 32,
         lr: float = 1e-4,
         lr_decay_epochs: Sequence[float] = (0.8, 0.9),
@@ -167,6 +172,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             kd_pool=kd_pool,
             kd_pool_border=kd_pool_border,
             map_fusion_scale=map_fusion_scale,
+            score_map=score_map,
         )
         if student_warmup_epochs < 0 or (student_warmup_epochs and psm_input != "fused"):
             raise ValueError(

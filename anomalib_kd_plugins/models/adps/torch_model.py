@@ -20,6 +20,7 @@ from anomalib_kd_plugins.components.backbone import (
 )
 from anomalib_kd_plugins.components.fusion import MAP_FUSIONS, KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.options import check_choice
+from anomalib_kd_plugins.components.smoothing import ScoreMap
 
 from .anomaly_map import AnomalyMapGenerator
 from .blocks import UpBlock
@@ -153,6 +154,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
         map_fusion_scale: MapFusionScale = "std",
+        score_map: ScoreMap = "smoothed",
     ) -> None:
         super().__init__()
         if k < 1:
@@ -174,7 +176,9 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
             else None
         )
         self.psm = PostSegmentationModule(self.channels, self.strides, psm_min_channels) if psm else None
-        self.anomaly_map_generator = AnomalyMapGenerator(sigma, map_fusion, kd_pool, kd_pool_border, map_fusion_scale)
+        self.anomaly_map_generator = AnomalyMapGenerator(
+            sigma, map_fusion, kd_pool, kd_pool_border, map_fusion_scale, score_map
+        )
 
     @property
     def size_multiple(self) -> int:

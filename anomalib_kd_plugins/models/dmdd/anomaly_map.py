@@ -9,18 +9,13 @@ the smoothed map, as ADPS and PatchCore score theirs (not DeSTSeg's: a CPU-recip
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from anomalib_kd_plugins.components.fusion import FusedMap, KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.options import check_choice
-from anomalib_kd_plugins.components.smoothing import GaussianSmoother
-
-ScoreMap = Literal["raw", "smoothed"]
-SCORE_MAPS: tuple[str, ...] = get_args(ScoreMap)
+from anomalib_kd_plugins.components.smoothing import SCORE_MAPS, GaussianSmoother, ScoreMap
 
 
 class AnomalyMapGenerator(nn.Module):

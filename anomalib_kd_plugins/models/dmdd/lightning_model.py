@@ -27,10 +27,10 @@ from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFu
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
+from anomalib_kd_plugins.components.smoothing import ScoreMap
 from anomalib_kd_plugins.components.student_lr import STUDENT_LR_SCHEDULES, StudentLrSchedule, student_lr_factor
 from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
 
-from .anomaly_map import ScoreMap
 from .attention import AsppForm
 from .loss import AIM_TARGETS, AimForm, AimTarget, DmddLoss, KdReduction
 from .torch_model import DmddFeatures, DmddModel

@@ -21,8 +21,9 @@ from anomalib_kd_plugins.components.backbone import (
     to_inference_layout,
 )
 from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFusionScale
+from anomalib_kd_plugins.components.smoothing import ScoreMap
 
-from .anomaly_map import AnomalyMapGenerator, ScoreMap
+from .anomaly_map import AnomalyMapGenerator
 from .attention import AsppForm, MultiPerceptionHead
 from .blocks import DecoupleHead, make_res_layer
 from .loss import cosine_distance
