@@ -274,7 +274,9 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "training images (map_fusion_scale='peak'), so that the head's near-constant output there does not "
                 "outweigh the KD map (docs/experiments/2026-12-05-round15.md); the image score the max of that sum "
                 "before the Gaussian (score_map='raw'): the PSM's sharp peak on a small defect ranks the images "
-                "better than its smoothed one (docs/experiments/2026-12-06-round20.md)",
+                "better than its smoothed one (docs/experiments/2026-12-06-round20.md); the map's Gaussian at σ = 2, "
+                "the paper's assumed σ = 4 of 256² at this size: σ = 4 blurred the PSM's sharp map and cost pixel AP "
+                "(docs/experiments/2026-12-06-round20.md)",
                 {
                     "backbone": LITE0,
                     "layers": LITE0_LAYERS,
@@ -289,6 +291,7 @@ def _table() -> dict[str, dict[str, Recipe]]:
                     "train_augment": "dihedral",
                     "map_fusion_scale": "peak",
                     "score_map": "raw",
+                    "sigma": 2.0,
                 },
                 epochs=80,
                 normalization="imagenet",
@@ -321,7 +324,9 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "10 % of them (student_phase_fraction=0.1): the head's map on held-out synthetic anomalies was still "
                 "rising steeply when 8 epochs ended, and the student's steps stay those of 8 epochs at 20 % "
                 "(docs/experiments/2026-12-06-round18.md); DeSTSeg's batch-sum "
-                "KD loss and 4-branch ASPP, the map smoothed with σ = 4 (docs/experiments/2026-11-rounds-1-4.md); "
+                "KD loss and 4-branch ASPP, the map smoothed (docs/experiments/2026-11-rounds-1-4.md) with σ = 2, "
+                "the σ = 4 of 256² at this size: on the fused map σ = 4 blurred the head's sharp map and cost pixel "
+                "AP (docs/experiments/2026-12-06-round20.md); "
                 "contrast-matched synthetic anomalies (anomaly_source='matched') and the map fused with the "
                 "normality branch's KD map (map_fusion='seg+kd'), measured together "
                 "(docs/experiments/2026-12-01-round5.md); that KD map read from 3×3-averaged features (kd_pool=3; "
@@ -339,7 +344,7 @@ def _table() -> dict[str, dict[str, Recipe]]:
                     "seg_channels": 128,
                     "kd_reduction": "batch_sum",
                     "aspp": "destseg",
-                    "sigma": 4.0,
+                    "sigma": 2.0,
                     "student_warmup_epochs": 20,
                     "anomaly_source": "matched",
                     "map_fusion": "seg+kd",
