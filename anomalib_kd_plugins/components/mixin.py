@@ -34,7 +34,8 @@ class SyntheticAnomalyKDMixin:
     """setup/validation/trainer arguments/evaluator for one-class models trained on synthetic anomalies.
 
     The host class sets ``self.model`` (eval mode returns ``InferenceBatch``; ``maps(images)`` returns the
-    segmentation and KD maps, ``student_distances(images)`` the per-level 1 − cos), ``self.synthesizer`` and
+    segmentation and KD maps, ``student_distances(images)`` the per-level 1 − cos, ``maps_and_distances(images)``
+    all three from one pass), ``self.synthesizer`` and
     ``self.probe_images``, and may implement ``check_input_size(height, width)`` on its torch model.
 
     Learning curves (logged each training epoch to the run's logger, so TensorBoard and CSVLogger show them):
@@ -91,12 +92,12 @@ class SyntheticAnomalyKDMixin:
             if self._probe_set is None:  # drawn once, from its own seed
                 torch.manual_seed(PROBE_SEED)
                 self._probe_set = self.synthesizer(clean, probability=1.0)
-            distances = self.model.student_distances(clean)
+            clean_seg, clean_kd, distances = self.model.maps_and_distances(clean)  # one pass for both
             images, masks = self._probe_set
             seg, kd = self.model.maps(images)
             if seg is not None and kd is not None:
                 fusion = FusedMap("seg+kd")
-                fusion.calibrate(*self.model.maps(clean))
+                fusion.calibrate(clean_seg, clean_kd)
                 fused = fusion(seg, kd)
         logs = {f"student_distance/{k}": v for k, v in distances.items()}
         target = masks.flatten().long()

@@ -175,3 +175,27 @@ def test_both_models_read_their_kd_map_through_kd_pool(name: str) -> None:
     with torch.no_grad():
         _, kd_inside = inside.maps(images)
     assert not torch.allclose(kd_inside, kd_pooled)  # the option reaches the model's map
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("Adps", {}), ("Adps", {"psm_input": "teacher_only"}), ("Adps", {"psm": False}), ("Dmdd", {})],
+)
+def test_the_curves_one_pass_gives_the_maps_and_distances_of_two(name: str, options: dict) -> None:
+    """The learning curves read the maps and the student's distances of the clean probe images from one pass
+    (``maps_and_distances``): the same tensors as ``maps`` and ``student_distances`` give separately."""
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 64, 64)
+    model = tiny_model(name, **options).model.eval()
+    with torch.no_grad():
+        seg, kd, distances = model.maps_and_distances(images)
+        seg_alone, kd_alone = model.maps(images)
+        distances_alone = model.student_distances(images)
+    for one, two in ((seg, seg_alone), (kd, kd_alone)):
+        assert (one is None) == (two is None)
+        if one is not None:
+            torch.testing.assert_close(one, two, rtol=0, atol=0)
+    assert distances.keys() == distances_alone.keys() and len(distances) >= 3
+    for key, value in distances.items():
+        torch.testing.assert_close(value, distances_alone[key], rtol=0, atol=0)
+        assert value > 0  # an untrained student: the distances are not trivially zero on both sides

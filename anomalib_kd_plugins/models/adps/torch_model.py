@@ -252,12 +252,28 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
 
         ``kd=False`` skips the KD map (the paper's map does not need it, so its export graph does not carry it).
         """
-        inputs = self.psm_inputs(images)
+        return self.maps_of(self.psm_inputs(images), images.shape[-2:], kd)
+
+    def maps_of(
+        self, inputs: PsmInputs, size: tuple[int, int], kd: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``maps`` from features already computed (``psm_inputs``), at ``size``."""
         logits = self.psm(inputs.weighted) if self.psm is not None else None
         generator = self.anomaly_map_generator
         seg = None if logits is None else generator.segmentation_map(logits)
         need_kd = bool(inputs.cos_maps) and (kd or seg is None)
-        return seg, generator.kd_map(inputs.teacher, inputs.student, images.shape[-2:]) if need_kd else None
+        return seg, generator.kd_map(inputs.teacher, inputs.student, size) if need_kd else None
+
+    def maps_and_distances(
+        self, images: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """``maps(images)`` and ``student_distances(images)`` from one pass of teacher and student (the learning
+        curves need both of the same clean images every epoch)."""
+        inputs = self.psm_inputs(images)
+        seg, kd = self.maps_of(inputs, images.shape[-2:])
+        if not inputs.cos_maps:  # W/O S, W/O T: no distillation in the pass; the curve reads the untrained student
+            return seg, kd, self.student_distances(images)
+        return seg, kd, {f"level{i}": (1 - w).mean() for i, w in enumerate(inputs.cos_maps, 1)}
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]] | InferenceBatch:
         """Algorithm 1. Train: (logits, None without PSM; cos maps W_i). Eval: InferenceBatch(score, map)."""

@@ -194,7 +194,10 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
 
     def student_distances(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean 1 − cos to the teacher per branch and level over ``images`` (``normality_level1`` ...)."""
-        features = self.features(images)
+        return self.distances_of(self.features(images))
+
+    def distances_of(self, features: DmddFeatures) -> dict[str, torch.Tensor]:
+        """``student_distances`` from features already computed (``features``)."""
         return {
             f"{branch}_level{i}": d.mean()
             for branch in ("normality", "abnormality")
@@ -203,10 +206,22 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
 
     def maps(self, images: torch.Tensor, kd: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(segmentation map, KD map of the normality branch) at the input size, before fusion and smoothing."""
-        features = self.features(images)
-        size = images.shape[-2:]
+        return self.maps_of(self.features(images), images.shape[-2:], kd)
+
+    def maps_of(
+        self, features: DmddFeatures, size: tuple[int, int], kd: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``maps`` from features already computed (``features``), at ``size``."""
         seg = self.anomaly_map_generator.segmentation_map(self.segmentation(features), size)
         return seg, self.anomaly_map_generator.kd_map(features.teacher, features.normality, size) if kd else None
+
+    def maps_and_distances(
+        self, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """``maps(images)`` and ``student_distances(images)`` from one pass of teacher and student (the learning
+        curves need both of the same clean images every epoch)."""
+        features = self.features(images)
+        return *self.maps_of(features, images.shape[-2:]), self.distances_of(features)
 
     def forward(self, images: torch.Tensor) -> tuple[DmddFeatures, torch.Tensor] | InferenceBatch:
         """Train: (features, seg logits). Eval: InferenceBatch with the segmentation map and top-k score."""
