@@ -52,6 +52,7 @@ class SyntheticAnomalyKDMixin:
     probe_images: int
     _probe_clean: torch.Tensor | None = None
     _probe_set: tuple[torch.Tensor, torch.Tensor] | None = None
+    _probe_teacher: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
 
     # ------------------------------------------------------------------------------ learning curves, map fusion
     def remember_probe_images(self, images: torch.Tensor) -> None:
@@ -92,9 +93,12 @@ class SyntheticAnomalyKDMixin:
             if self._probe_set is None:  # drawn once, from its own seed
                 torch.manual_seed(PROBE_SEED)
                 self._probe_set = self.synthesizer(clean, probability=1.0)
-            clean_seg, clean_kd, distances = self.model.maps_and_distances(clean)  # one pass for both
             images, masks = self._probe_set
-            seg, kd = self.model.maps(images)
+            if self._probe_teacher is None:  # the frozen teacher's features of the fixed probe images, once
+                self._probe_teacher = (self.model.teacher_features(clean), self.model.teacher_features(images))
+            clean_teacher, probe_teacher = self._probe_teacher
+            clean_seg, clean_kd, distances = self.model.maps_and_distances(clean, clean_teacher)  # one pass for both
+            seg, kd = self.model.maps(images, teacher=probe_teacher)
             if seg is not None and kd is not None:
                 fusion = FusedMap("seg+kd")
                 fusion.calibrate(clean_seg, clean_kd)

@@ -183,14 +183,20 @@ def test_both_models_read_their_kd_map_through_kd_pool(name: str) -> None:
 )
 def test_the_curves_one_pass_gives_the_maps_and_distances_of_two(name: str, options: dict) -> None:
     """The learning curves read the maps and the student's distances of the clean probe images from one pass
-    (``maps_and_distances``): the same tensors as ``maps`` and ``student_distances`` give separately."""
+    (``maps_and_distances``), with the frozen teacher's features of those images computed once (``teacher``): the
+    same tensors as ``maps`` and ``student_distances`` give separately."""
     torch.manual_seed(0)
     images = torch.randn(2, 3, 64, 64)
     model = tiny_model(name, **options).model.eval()
     with torch.no_grad():
-        seg, kd, distances = model.maps_and_distances(images)
+        teacher = model.teacher_features(images)
+        seg, kd, distances = model.maps_and_distances(images, teacher)
         seg_alone, kd_alone = model.maps(images)
         distances_alone = model.student_distances(images)
+        other_teacher = model.teacher_features(torch.randn(2, 3, 64, 64))
+        seg_other, kd_other = model.maps(images, teacher=other_teacher)
+    # the teacher given is the one the maps use
+    assert not torch.allclose(seg_other if seg is not None else kd_other, seg if seg is not None else kd)
     for one, two in ((seg, seg_alone), (kd, kd_alone)):
         assert (one is None) == (two is None)
         if one is not None:

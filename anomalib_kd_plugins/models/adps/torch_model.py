@@ -218,20 +218,23 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         # with asym_stage = s ≥ 1, distilled stages 1..s−1 ran on the whole image and stages s..n per tile
         return [f if i < self.asym_stage - 1 else merge_patches(f, self.k) for i, f in enumerate(features)]
 
-    def teacher_student_features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """T_i on the holistic image, S_i from the student run on the k×k patches and re-tiled (§1.1-1.3)."""
-        return self.teacher_features(images), self.student_features(images)
+    def teacher_student_features(
+        self, images: torch.Tensor, teacher: list[torch.Tensor] | None = None
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """T_i on the holistic image, S_i from the student run on the k×k patches and re-tiled (§1.1-1.3); ``teacher``:
+        T_i of these images already computed (the frozen teacher gives the same every time)."""
+        return (self.teacher_features(images) if teacher is None else teacher), self.student_features(images)
 
-    def psm_inputs(self, images: torch.Tensor) -> PsmInputs:
+    def psm_inputs(self, images: torch.Tensor, teacher: list[torch.Tensor] | None = None) -> PsmInputs:
         """Features, cos maps W_i for L_d and PSM inputs C_i: WMB, or the ablation that ``fusion`` / ``psm_input``
-        pick."""
+        pick (``teacher``: as in ``teacher_student_features``)."""
         if self.psm_input == "teacher_only":  # Table VIII "W/O S": the frozen teacher's features, no student, no L_d
-            teacher = self.teacher_features(images)
+            teacher = self.teacher_features(images) if teacher is None else teacher
             return PsmInputs(teacher, [], [], teacher)
         if self.psm_input == "student_only":  # Table VIII "W/O T": the student's features, no teacher, no L_d
             student = self.student_features(images)
             return PsmInputs([], student, [], student)
-        teacher, student = self.teacher_student_features(images)
+        teacher, student = self.teacher_student_features(images, teacher)
         cos_maps, weighted = weight_mask_block(teacher, student, detach=self.detach_wmb)
         if self.fusion == "difference":  # Fig. 8 method (1): C_i = T_i − S_i
             weighted = [t - s for t, s in zip(teacher, student, strict=True)]
@@ -247,12 +250,15 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         """Mean 1 − cos(T_i, S_i) per level over ``images`` (``level1`` ... shallow to deep): the convergence curve."""
         return {f"level{i}": (1 - w).mean() for i, w in enumerate(self.distill(images), 1)}
 
-    def maps(self, images: torch.Tensor, kd: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def maps(
+        self, images: torch.Tensor, kd: bool = True, teacher: list[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(segmentation map, KD map) at the input size before fusion and smoothing; ``None`` where a part is absent.
 
-        ``kd=False`` skips the KD map (the paper's map does not need it, so its export graph does not carry it).
+        ``kd=False`` skips the KD map (the paper's map does not need it, so its export graph does not carry it);
+        ``teacher``: T_i of ``images`` already computed (the learning curves' fixed probe images).
         """
-        return self.maps_of(self.psm_inputs(images), images.shape[-2:], kd)
+        return self.maps_of(self.psm_inputs(images, teacher), images.shape[-2:], kd)
 
     def maps_of(
         self, inputs: PsmInputs, size: tuple[int, int], kd: bool = True
@@ -265,11 +271,11 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         return seg, generator.kd_map(inputs.teacher, inputs.student, size) if need_kd else None
 
     def maps_and_distances(
-        self, images: torch.Tensor
+        self, images: torch.Tensor, teacher: list[torch.Tensor] | None = None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, dict[str, torch.Tensor]]:
         """``maps(images)`` and ``student_distances(images)`` from one pass of teacher and student (the learning
-        curves need both of the same clean images every epoch)."""
-        inputs = self.psm_inputs(images)
+        curves need both of the same clean images every epoch; ``teacher`` as in ``maps``)."""
+        inputs = self.psm_inputs(images, teacher)
         seg, kd = self.maps_of(inputs, images.shape[-2:])
         if not inputs.cos_maps:  # W/O S, W/O T: no distillation in the pass; the curve reads the untrained student
             return seg, kd, self.student_distances(images)

@@ -182,10 +182,11 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         pairs = [head(f) for head, f in zip(self.decouple, decoded, strict=True)]
         return [n for n, _ in pairs], [a for _, a in pairs]
 
-    def features(self, images: torch.Tensor) -> DmddFeatures:
-        """Teacher and decoupled student features of the same images."""
+    def features(self, images: torch.Tensor, teacher: list[torch.Tensor] | None = None) -> DmddFeatures:
+        """Teacher and decoupled student features of the same images; ``teacher``: the teacher's, already computed
+        (the frozen teacher gives the same every time)."""
         normality, abnormality = self.student_features(images)
-        return DmddFeatures(self.teacher_features(images), normality, abnormality)
+        return DmddFeatures(self.teacher_features(images) if teacher is None else teacher, normality, abnormality)
 
     @staticmethod
     def branch_distances(features: DmddFeatures, branch: str) -> list[torch.Tensor]:
@@ -204,9 +205,12 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
             for i, d in enumerate(self.branch_distances(features, branch), 1)
         }
 
-    def maps(self, images: torch.Tensor, kd: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(segmentation map, KD map of the normality branch) at the input size, before fusion and smoothing."""
-        return self.maps_of(self.features(images), images.shape[-2:], kd)
+    def maps(
+        self, images: torch.Tensor, kd: bool = True, teacher: list[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(segmentation map, KD map of the normality branch) at the input size, before fusion and smoothing
+        (``teacher``: as in ``features``)."""
+        return self.maps_of(self.features(images, teacher), images.shape[-2:], kd)
 
     def maps_of(
         self, features: DmddFeatures, size: tuple[int, int], kd: bool = True
@@ -216,11 +220,11 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         return seg, self.anomaly_map_generator.kd_map(features.teacher, features.normality, size) if kd else None
 
     def maps_and_distances(
-        self, images: torch.Tensor
+        self, images: torch.Tensor, teacher: list[torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
         """``maps(images)`` and ``student_distances(images)`` from one pass of teacher and student (the learning
-        curves need both of the same clean images every epoch)."""
-        features = self.features(images)
+        curves need both of the same clean images every epoch; ``teacher`` as in ``features``)."""
+        features = self.features(images, teacher)
         return *self.maps_of(features, images.shape[-2:]), self.distances_of(features)
 
     def forward(self, images: torch.Tensor) -> tuple[DmddFeatures, torch.Tensor] | InferenceBatch:
