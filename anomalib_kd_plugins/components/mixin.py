@@ -52,7 +52,7 @@ class SyntheticAnomalyKDMixin:
     probe_images: int
     _probe_clean: torch.Tensor | None = None
     _probe_set: tuple[torch.Tensor, torch.Tensor] | None = None
-    _probe_teacher: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+    _probe_teacher: tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]] | None = None
 
     # ------------------------------------------------------------------------------ learning curves, map fusion
     def remember_probe_images(self, images: torch.Tensor) -> None:
@@ -94,9 +94,11 @@ class SyntheticAnomalyKDMixin:
                 torch.manual_seed(PROBE_SEED)
                 self._probe_set = self.synthesizer(clean, probability=1.0)
             images, masks = self._probe_set
-            if self._probe_teacher is None:  # the frozen teacher's features of the fixed probe images, once
-                self._probe_teacher = (self.model.teacher_features(clean), self.model.teacher_features(images))
-            clean_teacher, probe_teacher = self._probe_teacher
+            # the frozen teacher's features of the probe images, again only when the clean images grew (a training
+            # set smaller than ``probe_images`` adds to them in later epochs)
+            if self._probe_teacher is None or self._probe_teacher[0] is not clean:
+                self._probe_teacher = (clean, self.model.teacher_features(clean), self.model.teacher_features(images))
+            _, clean_teacher, probe_teacher = self._probe_teacher
             clean_seg, clean_kd, distances = self.model.maps_and_distances(clean, clean_teacher)  # one pass for both
             seg, kd = self.model.maps(images, teacher=probe_teacher)
             if seg is not None and kd is not None:

@@ -151,6 +151,35 @@ def test_training_steps_synthesise_on_the_augmented_views_and_the_probe_keeps_th
     assert torch.equal(model._probe_clean, loaded[0][:4])  # the curves measure the images as loaded
 
 
+@pytest.mark.parametrize("name", ["Adps", "Dmdd"])
+def test_curves_follow_a_probe_set_that_grows_after_the_first_epoch(name: str, tiny_root: Path, tmp_path: Path) -> None:
+    """With fewer training images than ``probe_images`` (8 < 12), the clean probe images grow in the second epoch;
+    the curves measure them with the teacher's features of the images they are, not of the first epoch's."""
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+    from lightning.pytorch.loggers import CSVLogger
+
+    torch.manual_seed(0)
+    model = tiny_model(name, probe_images=12)
+    dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
+    logger = CSVLogger(tmp_path, name="curves")
+    Engine(max_epochs=2, accelerator="cpu", devices=1, default_root_dir=tmp_path, logger=logger).fit(
+        model, datamodule=dm
+    )
+    assert len(model._probe_clean) == 12
+    with torch.no_grad():
+        expected = model.model.eval().student_distances(model._probe_clean)
+    import pandas as pd
+
+    curve = pd.read_csv(Path(logger.log_dir) / "metrics.csv").dropna(
+        subset=[f"student_distance/{next(iter(expected))}"]
+    )
+    assert len(curve) == 2  # both epochs logged
+    last = curve.iloc[-1]
+    for key, value in expected.items():  # the last epoch's curve is the final student on all 12 images
+        assert float(last[f"student_distance/{key}"]) == pytest.approx(float(value), rel=1e-4)
+
+
 def test_adps_training_only_moves_student_and_psm(tiny_root: Path, tmp_path: Path) -> None:
     from anomalib.data import MVTecAD
     from anomalib.engine import Engine
