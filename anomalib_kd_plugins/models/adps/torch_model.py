@@ -248,7 +248,12 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
 
     def student_distances(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean 1 − cos(T_i, S_i) per level over ``images`` (``level1`` ... shallow to deep): the convergence curve."""
-        return {f"level{i}": (1 - w).mean() for i, w in enumerate(self.distill(images), 1)}
+        return self.distances_of(self.distill(images))
+
+    @staticmethod
+    def distances_of(cos_maps: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``student_distances`` from the cos maps W_i already computed."""
+        return {f"level{i}": (1 - w).mean() for i, w in enumerate(cos_maps, 1)}
 
     def maps(
         self, images: torch.Tensor, kd: bool = True, teacher: list[torch.Tensor] | None = None
@@ -279,7 +284,7 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         seg, kd = self.maps_of(inputs, images.shape[-2:])
         if not inputs.cos_maps:  # W/O S, W/O T: no distillation in the pass; the curve reads the untrained student
             return seg, kd, self.student_distances(images)
-        return seg, kd, {f"level{i}": (1 - w).mean() for i, w in enumerate(inputs.cos_maps, 1)}
+        return seg, kd, self.distances_of(inputs.cos_maps)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]] | InferenceBatch:
         """Algorithm 1. Train: (logits, None without PSM; cos maps W_i). Eval: InferenceBatch(score, map)."""
