@@ -337,7 +337,10 @@ def _table() -> dict[str, dict[str, Recipe]]:
                 "docs/experiments/2026-12-04-round12.md) and its lr annealed to 0 over its steps "
                 "(student_lr_schedule='cosine'), so it settles before it is frozen, and each map of the sum divided by "
                 "its typical maximum on clean training images (map_fusion_scale='peak'), so that the head's "
-                "near-constant output there does not outweigh the KD map (docs/experiments/2026-12-05-round15.md)",
+                "near-constant output there does not outweigh the KD map (docs/experiments/2026-12-05-round15.md), "
+                "that maximum measured on flipped and half-turned training images (map_fusion_calibration='flips'): "
+                "the head has learned its training images far more than the KD map has, so statistics from the images "
+                "as trained on weighed the head up on unseen ones (docs/experiments/2026-12-06-round21.md)",
                 {
                     "backbone": LITE0,
                     "layers": LITE0_LAYERS,
@@ -353,6 +356,7 @@ def _table() -> dict[str, dict[str, Recipe]]:
                     "student_skips": True,
                     "student_lr_schedule": "cosine",
                     "map_fusion_scale": "peak",
+                    "map_fusion_calibration": "flips",
                     "student_phase_fraction": 0.1,
                 },
                 epochs=36,

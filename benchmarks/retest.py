@@ -8,8 +8,9 @@ checkpoint under the run's ``runs/`` folder is loaded into the run's own recipe 
 override, validated (anomalib's post-processor refits its normalisation and thresholds on the new maps) and tested on
 the run's data with the run's seed, exactly as the bench's worker does. With no override the cells equal the bench's
 (checked: all 12 Dmdd cells of a 3-seed run to four decimals). ``kd_pool`` and ``kd_pool_border`` change the KD
-map and ``map_fusion_scale`` how it is scaled, so the map fusion's statistics are measured again on the training
-images, as a fit measures them after training. Writes ``OUT/bench.csv`` as the bench writes it (its columns, and a
+map, ``map_fusion_scale`` how it is scaled and ``map_fusion_calibration`` on which images it is measured, so the map
+fusion's statistics are measured again on the training images, as a fit measures them after training.
+Writes ``OUT/bench.csv`` as the bench writes it (its columns, and a
 category mean per model and seed) with each fit's time, latency and peak memory from the run's own ``bench.csv`` (an
 inference-only option changes none of them), which ``benchmarks/compare_runs.py``, ``benchmarks/headline.py`` and
 ``benchmarks/ablations.py`` read like any bench output, and ``OUT/spec_MODEL.json``, the recipe as re-tested
@@ -29,11 +30,19 @@ if TYPE_CHECKING:
     from anomalib_kd_plugins.bench.worker import WorkerJob
 
 INFERENCE_ONLY = {
-    "Adps": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale", "score_map"},
-    "Dmdd": {"sigma", "map_fusion", "kd_pool", "kd_pool_border", "map_fusion_scale", "score_map"},
+    model: {
+        "sigma",
+        "map_fusion",
+        "kd_pool",
+        "kd_pool_border",
+        "map_fusion_scale",
+        "map_fusion_calibration",
+        "score_map",
+    }
+    for model in ("Adps", "Dmdd")
 }  # options a checkpoint takes unchanged
 # they change the KD map or how the fusion scales it: the fusion's statistics are measured again
-RECALIBRATE = {"kd_pool", "kd_pool_border", "map_fusion_scale"}
+RECALIBRATE = {"kd_pool", "kd_pool_border", "map_fusion_scale", "map_fusion_calibration"}
 COSTS = ("fit_s", "latency_ms_b1", "peak_rss_mb")  # the bench's cost cells that a re-test carries over from the fit
 
 
@@ -66,7 +75,11 @@ def load(job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, s
     if RECALIBRATE & overrides.keys():  # another KD map or scale: the statistics are measured again, as a fit does
         datamodule.setup()
         transform = model.pre_processor.transform
-        model.calibrate_map_fusion(transform(batch.image) for batch in datamodule.train_dataloader())
+        from torch.utils.data import DataLoader
+
+        loader = datamodule.train_dataloader()  # in dataset order, batches of 8, as a fit calibrates (training_images)
+        ordered = DataLoader(loader.dataset, batch_size=8, shuffle=False, num_workers=0, collate_fn=loader.collate_fn)
+        model.calibrate_map_fusion(transform(batch.image) for batch in ordered)
     return preset, model, datamodule
 
 

@@ -23,6 +23,17 @@ travel in the checkpoint and into ONNX/OpenVINO exports as constants. The image 
 (ADPS: max, DMDD: top-k mean) taken over the fused map, smoothed or not as ``score_map`` says
 (components/smoothing.py).
 
+``map_fusion_calibration`` says which normal images the statistics come from: ``"train"`` (the clean training
+images, as they were trained on), ``"flips"`` (each of them mirrored or half-turned, one of the three symmetries that
+keep rows as rows, in turn) or ``"views"`` (one of all seven other symmetries of the square each, quarter turns
+included): normal images that a fit without ``train_augment`` never saw. Both maps have learned the training images,
+the head far more than the KD map: on unseen good images the head's typical maximum grows several times over, the KD
+map's little (docs/experiments/2026-12-06-round21.md). Statistics from the training images therefore give the head a
+larger share of the sum on test images than on the images they were measured on; views of the training images are
+unseen normal images without a held-out split. A quarter turn makes an oriented surface (brick's rows) abnormal, so
+``"flips"`` keeps to the symmetries that leave its orientation. A model that trains on such views (``train_augment``
+other than ``"none"``) has fitted them, so it refuses both. Not the papers': a CPU-recipe option.
+
 ``kd_pool`` (not the papers'; 1 = their per-position cosine) reads the KD map out of features averaged over
 ``kd_pool``×``kd_pool`` neighbourhoods of each level, 1 − cos(avg T_l, avg S_l), as PatchCore aggregates its patch
 features. A student that has not learned an unseen normal surface errs at single positions; a defect moves a whole
@@ -52,6 +63,38 @@ KdPoolBorder = Literal["inside", "scaled"]
 KD_POOL_BORDERS: tuple[str, ...] = get_args(KdPoolBorder)
 MapFusionScale = Literal["std", "peak"]
 MAP_FUSION_SCALES: tuple[str, ...] = get_args(MapFusionScale)
+MapFusionCalibration = Literal["train", "flips", "views"]
+MAP_FUSION_CALIBRATIONS: tuple[str, ...] = get_args(MapFusionCalibration)
+
+
+def check_map_fusion_calibration(calibration: MapFusionCalibration, train_augment: str) -> None:
+    """Refuse ``"views"`` for a model that trains on flipped or turned images: they are not unseen views for it."""
+    check_choice("map_fusion_calibration", calibration, MAP_FUSION_CALIBRATIONS)
+    if calibration != "train" and train_augment != "none":
+        raise ValueError(
+            f"map_fusion_calibration={calibration!r} measures the map fusion's statistics on flipped or turned "
+            f"training images as normal images the model never saw, but train_augment={train_augment!r} trains on such "
+            f"views. Use map_fusion_calibration='train', or train_augment='none'."
+        )
+
+
+def calibration_views(images: torch.Tensor, start: int = 0, turns: bool = True) -> torch.Tensor:
+    """One unseen view of each image of a (B, C, H, W) batch for ``map_fusion_calibration="views"`` / ``"flips"``.
+
+    Image j of the stream (``start`` + its index in the batch) takes the j-th (cyclically) of the non-identity
+    symmetries of the square: with ``turns`` the seven (three quarter turns, then the horizontal flip with zero to
+    three quarter turns), without them the three that keep every row a row (the horizontal and vertical flips and the
+    half turn), which a non-square batch also gets. Each view is used equally often, and the statistics cost one pass
+    over the training images, as ``"train"``'s do."""
+    if turns and images.shape[-1] == images.shape[-2]:
+        views = [(k, False) for k in (1, 2, 3)] + [(k, True) for k in range(4)]
+    else:
+        views = [(0, True), (2, True), (2, False)]  # flip, flip+half turn (= the vertical flip), half turn
+    out = []
+    for j, image in enumerate(images):
+        k, flip = views[(start + j) % len(views)]
+        out.append(torch.rot90(image.flip(-1) if flip else image, k, (-2, -1)))
+    return torch.stack(out)
 
 
 class FusedMap(nn.Module):

@@ -50,6 +50,7 @@ class SyntheticAnomalyKDMixin:
     model: torch.nn.Module
     synthesizer: AnomalySynthesizer
     probe_images: int
+    map_fusion_calibration: str = "train"  # which normal images the fusion's statistics come from (fusion.py)
     _probe_clean: torch.Tensor | None = None
     _probe_set: tuple[torch.Tensor, torch.Tensor] | None = None
     _probe_teacher: tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]] | None = None
@@ -136,12 +137,19 @@ class SyntheticAnomalyKDMixin:
 
         Done whatever ``map_fusion`` is, so that a checkpoint can be re-scored either way without refitting.
         ``batches``: pre-processed training images (default: the fit's, ``training_images``), e.g. to re-measure the
-        statistics of a checkpoint re-scored with another ``kd_pool``.
+        statistics of a checkpoint re-scored with another ``kd_pool``. ``map_fusion_calibration="views"``: each
+        image is first turned or flipped (``calibration_views``).
         """
+        from .fusion import calibration_views
+
         fusion = self.model.anomaly_map_generator.fusion
         segs, kds = [], []
+        seen = 0
         with self.evaluating():
             for images in self.training_images() if batches is None else batches:
+                if self.map_fusion_calibration != "train":
+                    turns = self.map_fusion_calibration == "views"
+                    images, seen = calibration_views(images, seen, turns), seen + len(images)
                 seg, kd = self.model.maps(images)
                 if seg is None or kd is None:
                     return  # one of the two maps does not exist for this model (ablations): nothing to fuse

@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import tiny_model
 
-from anomalib_kd_plugins.components.fusion import FusedMap, level_distances
+from anomalib_kd_plugins.components.fusion import FusedMap, calibration_views, level_distances
 
 
 def _cosine_distance(t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -205,3 +205,48 @@ def test_the_curves_one_pass_gives_the_maps_and_distances_of_two(name: str, opti
     for key, value in distances.items():
         torch.testing.assert_close(value, distances_alone[key], rtol=0, atol=0)
         assert value > 0  # an untrained student: the distances are not trivially zero on both sides
+
+
+def test_calibration_views_turn_or_flip_every_image_through_the_seven_other_symmetries_in_turn() -> None:
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 6, 6)
+    views = calibration_views(image.repeat(7, 1, 1, 1))
+    symmetries = [torch.rot90(image[0], k, (-2, -1)) for k in range(4)]
+    symmetries += [torch.rot90(image[0].flip(-1), k, (-2, -1)) for k in range(4)]
+    matches = [[i for i, s in enumerate(symmetries) if torch.equal(view, s)] for view in views]
+    assert sorted(m[0] for m in matches) == list(range(1, 8)), matches  # each non-identity symmetry once
+    # the stream position carries across batches: image 7 of the stream (start=7) takes the first view again
+    assert torch.equal(calibration_views(image, start=7)[0], views[0])
+    # without turns: the horizontal and vertical flips and the half turn, each once (rows stay rows)
+    flips = calibration_views(image.repeat(3, 1, 1, 1), turns=False)
+    matches = [[i for i, s in enumerate(symmetries) if torch.equal(view, s)] for view in flips]
+    assert sorted(m[0] for m in matches) == [2, 4, 6], matches  # half turn, mirror, mirror + half turn
+    wide = torch.rand(3, 3, 4, 6)  # not square: the flips and the half turn, which keep the shape
+    assert calibration_views(wide).shape == wide.shape
+    assert not any(torch.equal(v, w) for v, w in zip(calibration_views(wide), wide, strict=True))
+
+
+@pytest.mark.parametrize(("name", "calibration"), [("Adps", "views"), ("Dmdd", "flips")])
+def test_views_calibration_measures_the_fusion_on_turned_training_images(name: str, calibration: str) -> None:
+    torch.manual_seed(0)
+    images = torch.rand(4, 3, 64, 64)
+    model = tiny_model(name, map_fusion="seg+kd", map_fusion_scale="peak", map_fusion_calibration=calibration)
+    model.calibrate_map_fusion([images])
+    expected = FusedMap("seg+kd", map_fusion_scale="peak")
+    with torch.no_grad():
+        expected.calibrate(*model.model.eval().maps(calibration_views(images, turns=calibration == "views")))
+    fusion = model.model.anomaly_map_generator.fusion
+    torch.testing.assert_close(fusion.stats, expected.stats)
+    trained = tiny_model(name, map_fusion="seg+kd", map_fusion_scale="peak")  # "train": the images as they are
+    trained.model.load_state_dict(model.model.state_dict())
+    trained.calibrate_map_fusion([images])
+    assert not torch.allclose(trained.model.anomaly_map_generator.fusion.stats, fusion.stats)
+
+
+@pytest.mark.parametrize("name", ["Adps", "Dmdd"])
+def test_views_calibration_is_refused_for_a_model_that_trains_on_views(name: str) -> None:
+    for calibration in ("views", "flips"):
+        with pytest.raises(ValueError, match=r"train_augment='flip' trains on such views.*map_fusion_calibration='tr"):
+            tiny_model(name, map_fusion_calibration=calibration, train_augment="flip")
+    with pytest.raises(ValueError, match="map_fusion_calibration"):
+        tiny_model(name, map_fusion_calibration="test")

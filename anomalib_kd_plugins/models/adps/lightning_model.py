@@ -21,7 +21,13 @@ from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_kd_plugins.components.augment import NormalViews, TrainAugment
-from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFusionScale
+from anomalib_kd_plugins.components.fusion import (
+    KdPoolBorder,
+    MapFusion,
+    MapFusionCalibration,
+    MapFusionScale,
+    check_map_fusion_calibration,
+)
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
@@ -89,6 +95,10 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion_scale: how ``"seg+kd"`` scales each map before adding them: ``"std"`` (its pixels' std on clean
             training images) or ``"peak"`` (its typical per-image maximum there, so a head that is near-constant on
             clean pixels does not outweigh the KD map; components/fusion.py). Not the paper's: a CPU-recipe option.
+        map_fusion_calibration: which normal images the fusion's statistics come from: ``"train"`` (the clean
+            training images), ``"flips"`` (each mirrored or half-turned) or ``"views"`` (each flipped or turned):
+            normal images the fit never saw, where the head's peaks grow more than the KD map's; the last two need
+            ``train_augment="none"`` (components/fusion.py). Not the paper's: a CPU-recipe option.
         student_warmup_epochs: epochs at the start of the fit in which the student alone learns the teacher on clean
             images (eq. 7 with Y = 0; no synthesis, no PSM, several times cheaper than a full step); the lr
             milestones are fractions of the epochs after it. Not the paper's (0): a CPU-budget option.
@@ -140,6 +150,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
         map_fusion_scale: MapFusionScale = "std",
+        map_fusion_calibration: MapFusionCalibration = "train",
         student_warmup_epochs: int = 0,
         student_warmup_lr: float | None = None,
         student_lr_schedule: StudentLrSchedule = "constant",
@@ -194,6 +205,8 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         self.student_warmup_lr = student_warmup_lr
         self.student_lr_schedule = student_lr_schedule
         self.augment = NormalViews(train_augment)
+        check_map_fusion_calibration(map_fusion_calibration, train_augment)
+        self.map_fusion_calibration = map_fusion_calibration
         self.probe_images = probe_images
         self.loss = AdpsLoss(focal_gamma=focal_gamma, lambda_seg=lambda_seg, mask_downsample=mask_downsample)
         self.synthesizer = AnomalySynthesizer(

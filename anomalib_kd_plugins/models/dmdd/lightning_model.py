@@ -23,7 +23,13 @@ from anomalib.visualization import Visualizer
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from anomalib_kd_plugins.components.augment import NormalViews, TrainAugment
-from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFusionScale
+from anomalib_kd_plugins.components.fusion import (
+    KdPoolBorder,
+    MapFusion,
+    MapFusionCalibration,
+    MapFusionScale,
+    check_map_fusion_calibration,
+)
 from anomalib_kd_plugins.components.losses import MASK_DOWNSAMPLE_MODES, MaskDownsample
 from anomalib_kd_plugins.components.mixin import SyntheticAnomalyKDMixin
 from anomalib_kd_plugins.components.options import check_choice
@@ -107,6 +113,10 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion_scale: how ``"seg+kd"`` scales each map before adding them: ``"std"`` (its pixels' std on clean
             training images) or ``"peak"`` (its typical per-image maximum there, so a head that is near-constant on
             clean pixels does not outweigh the KD map; components/fusion.py). Not the paper's: a CPU-recipe option.
+        map_fusion_calibration: which normal images the fusion's statistics come from: ``"train"`` (the clean
+            training images), ``"flips"`` (each mirrored or half-turned) or ``"views"`` (each flipped or turned):
+            normal images the fit never saw, where the head's peaks grow more than the KD map's; the last two need
+            ``train_augment="none"`` (components/fusion.py). Not the paper's: a CPU-recipe option.
         student_lr_schedule: ``"constant"`` (DeSTSeg), ``"cosine"`` (the student's lr annealed to 0 over the steps in
             which it trains, the warm-up and the student phase, so its distance to the teacher settles before it is
             frozen; a constant lr leaves it falling as a power of the steps, which no longer budget turns into a
@@ -166,6 +176,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         kd_pool: int = 1,
         kd_pool_border: KdPoolBorder = "scaled",
         map_fusion_scale: MapFusionScale = "std",
+        map_fusion_calibration: MapFusionCalibration = "train",
         score_map: ScoreMap = "raw",
         student_warmup_epochs: int = 0,
         train_augment: TrainAugment = "none",
@@ -210,6 +221,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             raise ValueError(f"student_warmup_epochs must be ≥ 0, got {student_warmup_epochs}")
         self.student_warmup_epochs = student_warmup_epochs
         self.augment = NormalViews(train_augment)
+        check_map_fusion_calibration(map_fusion_calibration, train_augment)
+        self.map_fusion_calibration = map_fusion_calibration
         self.probe_images = probe_images
         self.loss = DmddLoss(
             aim, aim_margin, lambda_aim, ngm_mask, focal_gamma, mask_downsample, kd_reduction, lambda_ngm
