@@ -68,7 +68,8 @@ MAP_FUSION_CALIBRATIONS: tuple[str, ...] = get_args(MapFusionCalibration)
 
 
 def check_map_fusion_calibration(calibration: MapFusionCalibration, train_augment: str) -> None:
-    """Refuse ``"views"`` for a model that trains on flipped or turned images: they are not unseen views for it."""
+    """Refuse ``"flips"`` and ``"views"`` for a model that trains on flipped or turned images: they are not unseen
+    views for it."""
     check_choice("map_fusion_calibration", calibration, MAP_FUSION_CALIBRATIONS)
     if calibration != "train" and train_augment != "none":
         raise ValueError(

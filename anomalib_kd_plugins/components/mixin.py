@@ -15,6 +15,7 @@ from lightning.pytorch.utilities.types import STEP_OUTPUT
 
 from .backbone import backbone_pre_processor, default_layers
 from .checkpoints import CHECKPOINT_MODEL_KEY, check_checkpoint
+from .fusion import MapFusionCalibration
 from .inputs import (
     check_dataset,
     check_files,
@@ -50,7 +51,7 @@ class SyntheticAnomalyKDMixin:
     model: torch.nn.Module
     synthesizer: AnomalySynthesizer
     probe_images: int
-    map_fusion_calibration: str = "train"  # which normal images the fusion's statistics come from (fusion.py)
+    map_fusion_calibration: MapFusionCalibration = "train"  # the images the fusion is measured on (fusion.py)
     _probe_clean: torch.Tensor | None = None
     _probe_set: tuple[torch.Tensor, torch.Tensor] | None = None
     _probe_teacher: tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]] | None = None
@@ -137,8 +138,8 @@ class SyntheticAnomalyKDMixin:
 
         Done whatever ``map_fusion`` is, so that a checkpoint can be re-scored either way without refitting.
         ``batches``: pre-processed training images (default: the fit's, ``training_images``), e.g. to re-measure the
-        statistics of a checkpoint re-scored with another ``kd_pool``. ``map_fusion_calibration="views"``: each
-        image is first turned or flipped (``calibration_views``).
+        statistics of a checkpoint re-scored with another ``kd_pool``. ``map_fusion_calibration`` ``"flips"`` /
+        ``"views"``: each image is first mirrored or turned (``calibration_views``).
         """
         from .fusion import calibration_views
 
