@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -16,8 +17,26 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
+# The steps after `train` through the console script's class, AnomalibCLI, in one interpreter: each step parses and
+# runs exactly what `anomalib <args>` does, and the interpreter's start-up (about 10 s) is paid once, not five times.
+# A step that raises is reported with its traceback and the next one still runs.
+STEPS = """
+import json, sys, traceback
+from anomalib.cli.cli import AnomalibCLI
+for name, args in json.loads(sys.argv[1]):
+    try:
+        AnomalibCLI(args=args)
+    except (Exception, SystemExit):
+        print(f"[{name}] FAILED", " ".join(traceback.format_exc().split()), flush=True)
+    else:
+        print(f"[{name}] OK", flush=True)
+"""
+
+
 @pytest.mark.parametrize("model", ["Adps", "Dmdd"])
 def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, tmp_path: Path) -> None:
+    """`anomalib train` (the console script, a fresh interpreter: the registration hook), then `anomalib test`,
+    `predict`, `export` (OpenVINO; INT8 PTQ for Adps) and `test` with the other model's name on the checkpoint."""
     cpu = ["--trainer.max_epochs", "1", "--trainer.accelerator", "cpu"]
     train = run_offline(
         _anomalib("train", model, *_data_args(tiny_root), *cpu, "--default_root_dir", str(tmp_path)), tmp_path
@@ -28,47 +47,43 @@ def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, t
     assert "pixel_AUROC" in train.stdout + train.stderr
     ckpt = ["--ckpt_path", str(ckpts[0])]
 
-    test = run_offline(
-        _anomalib("test", model, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path)), tmp_path
-    )
-    assert test.returncode == 0, test.stderr[-4000:]
+    images = tiny_root / "brick" / "test" / "scratch"
+    pred_dir, export_dir, int8_dir = tmp_path / "pred", tmp_path / "exp", tmp_path / "int8"
+    ov_args = ["--export_type", "openvino", "--input_size", "[64,64]"]
     other = {"Adps": "Dmdd", "Dmdd": "Adps"}[model]
-    wrong = run_offline(
-        _anomalib("test", other, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path / "x")), tmp_path
-    )
-    message = " ".join(wrong.stderr.split())  # the traceback printer wraps long lines
-    assert wrong.returncode != 0
+    steps = {
+        "test": ["test", model, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path)],
+        "predict": ["predict", model, "--data", str(images), *ckpt, "--default_root_dir", str(pred_dir)],
+        # torch export via the same Engine.export: test_engine (in-process); ONNX/OpenVINO parity: test_export
+        "openvino": ["export", model, *ckpt, *ov_args, "--default_root_dir", str(export_dir)],
+    }
+    if model == "Adps":
+        # INT8 post-training quantization (NNCF), calibrated on the datamodule given with --data; the flags do not
+        # depend on the model, so the CLI path runs once (both models' INT8 graphs are checked in test_export)
+        int8 = ["--compression_type", "INT8_PTQ", *_data_args(tiny_root), "--default_root_dir", str(int8_dir)]
+        steps["int8"] = ["export", model, *ckpt, *ov_args, *int8]
+    steps["wrong"] = ["test", other, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path / "x")]
+    runs = [(name, _anomalib(*args)[1:]) for name, args in steps.items()]
+    proc = run_offline([sys.executable, "-c", STEPS, json.dumps(runs)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = {line.split("]")[0][1:]: line for line in proc.stdout.splitlines() if line.startswith("[")}
+    for name in steps:
+        if name != "wrong":
+            assert results.get(name, "").startswith(f"[{name}] OK"), (results.get(name), proc.stderr[-4000:])
+
+    assert len(list(pred_dir.rglob("*.png"))) >= len(list(images.glob("*.png")))
+    xml = list(export_dir.rglob("openvino/model.xml"))
+    assert len(xml) == 1 and xml[0].with_suffix(".bin").stat().st_size > 10_000
+    if model == "Adps":
+        quantized = list(int8_dir.rglob("openvino/model.xml"))
+        assert len(quantized) == 1 and "FakeQuantize" in quantized[0].read_text()
+
+    message = results.get("wrong", "")
+    assert message.startswith("[wrong] FAILED"), message[-4000:]
     assert f"ValueError: This checkpoint holds {'an' if model == 'Adps' else 'a'} {model} model" in message, message[
         -4000:
     ]
     assert f"use `--model {model}`" in message and "size mismatch" not in message
-
-    images = tiny_root / "brick" / "test" / "scratch"
-    pred_dir = tmp_path / "pred"
-    predict = run_offline(
-        _anomalib("predict", model, "--data", str(images), *ckpt, "--default_root_dir", str(pred_dir)), tmp_path
-    )
-    assert predict.returncode == 0, predict.stderr[-4000:]
-    assert len(list(pred_dir.rglob("*.png"))) >= len(list(images.glob("*.png")))
-
-    # torch export via the same Engine.export: test_engine (in-process); ONNX/OpenVINO parity: test_export
-    export_dir = tmp_path / "exp"
-    ov_args = ["--export_type", "openvino", "--input_size", "[64,64]", "--default_root_dir", str(export_dir)]
-    openvino = run_offline(_anomalib("export", model, *ckpt, *ov_args), tmp_path)
-    assert openvino.returncode == 0, openvino.stderr[-4000:]
-    xml = list(export_dir.rglob("openvino/model.xml"))
-    assert len(xml) == 1 and xml[0].with_suffix(".bin").stat().st_size > 10_000
-
-    # INT8 post-training quantization (NNCF), calibrated on the datamodule given with --data; the flags do not
-    # depend on the model, so the CLI path runs once (both models' INT8 graphs are checked in test_export)
-    if model != "Adps":
-        return
-    int8_dir = tmp_path / "int8"
-    int8_args = [*ov_args[:-1], str(int8_dir), "--compression_type", "INT8_PTQ", *_data_args(tiny_root)]
-    int8 = run_offline(_anomalib("export", model, *ckpt, *int8_args), tmp_path)
-    assert int8.returncode == 0, int8.stderr[-4000:]
-    quantized = list(int8_dir.rglob("openvino/model.xml"))
-    assert len(quantized) == 1 and "FakeQuantize" in quantized[0].read_text()
 
 
 def test_wrapper_works_with_the_hook_off(tiny_root: Path, tmp_path: Path) -> None:
