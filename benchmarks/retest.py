@@ -65,6 +65,7 @@ def load(job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, s
     import torch
     from lightning.pytorch import seed_everything
 
+    from anomalib_kd_plugins.components.mixin import ordered_images
     from anomalib_kd_plugins.recipes import build_model
 
     preset = job.recipe.with_args(**overrides)
@@ -74,12 +75,8 @@ def load(job: WorkerJob, overrides: dict[str, Any], ckpt: Path, category: str, s
     datamodule = job.suite.datamodule(category, preset.train_batch_size)
     if RECALIBRATE & overrides.keys():  # another KD map or scale: the statistics are measured again, as a fit does
         datamodule.setup()
-        transform = model.pre_processor.transform
-        from torch.utils.data import DataLoader
-
-        loader = datamodule.train_dataloader()  # in dataset order, batches of 8, as a fit calibrates (training_images)
-        ordered = DataLoader(loader.dataset, batch_size=8, shuffle=False, num_workers=0, collate_fn=loader.collate_fn)
-        model.calibrate_map_fusion(transform(batch.image) for batch in ordered)
+        # the images a fit calibrates on, in the same order (training_images)
+        model.calibrate_map_fusion(ordered_images(datamodule.train_dataloader(), model.pre_processor.transform))
     return preset, model, datamodule
 
 

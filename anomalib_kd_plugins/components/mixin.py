@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -29,6 +29,25 @@ from .paths import check_ascii_data_paths, check_checkpoint_restores
 from .synthesis import AnomalySynthesizer
 
 PROBE_SEED = 20261201  # the fixed synthetic probe set is drawn from its own stream, never from training's
+
+
+def ordered_images(
+    loader: Any, transform: Callable[[torch.Tensor], torch.Tensor], device: torch.device | str = "cpu", limit: int = 256
+) -> Iterator[torch.Tensor]:
+    """Up to ``limit`` images of a training loader's dataset in dataset order, batches of 8, through ``transform``.
+
+    What the map fusion is calibrated on (``training_images``, and ``benchmarks/retest.py`` re-testing a checkpoint):
+    the same images in the same order, so ``map_fusion_calibration="flips"`` gives each image the same view.
+    """
+    from torch.utils.data import DataLoader
+
+    ordered = DataLoader(loader.dataset, batch_size=8, shuffle=False, num_workers=0, collate_fn=loader.collate_fn)
+    seen = 0
+    for batch in ordered:
+        yield transform(batch.image[: limit - seen].to(device))
+        seen += len(batch.image)
+        if seen >= limit:
+            return
 
 
 class SyntheticAnomalyKDMixin:
@@ -118,20 +137,11 @@ class SyntheticAnomalyKDMixin:
 
     def training_images(self, limit: int = 256) -> Iterator[torch.Tensor]:
         """The fit's training images in dataset order, pre-processed as training batches are (draws no RNG)."""
-        from torch.utils.data import DataLoader
-
         loader = self.trainer.train_dataloader
-        dataset = getattr(loader, "dataset", None)
-        if dataset is None:
+        if getattr(loader, "dataset", None) is None:
             return
-        ordered = DataLoader(dataset, batch_size=8, shuffle=False, num_workers=0, collate_fn=loader.collate_fn)
         transform = getattr(self.pre_processor, "transform", None) or (lambda x: x)
-        seen = 0
-        for batch in ordered:
-            yield transform(batch.image[: limit - seen].to(self.device))
-            seen += len(batch.image)
-            if seen >= limit:
-                return
+        yield from ordered_images(loader, transform, self.device, limit)
 
     def calibrate_map_fusion(self, batches: Iterable[torch.Tensor] | None = None) -> None:
         """Measure the ``"seg+kd"`` standardisation on clean training images with the current weights (fusion.py).
