@@ -68,3 +68,20 @@ def test_the_option_adds_no_weights_to_the_checkpoint(name: str) -> None:
     plain, augmented = tiny_model(name), tiny_model(name, train_augment="dihedral")
     assert augmented.augment.active and not plain.augment.active
     assert set(plain.state_dict()) == set(augmented.state_dict())  # checkpoints load either way
+
+
+def test_dmdd_head_scope_shows_the_views_to_the_segmentation_phase_alone() -> None:
+    """``train_augment_scope="head"``: the student's phases keep the images as loaded, the head's phase turns them."""
+    from helpers import tiny_model
+
+    torch.manual_seed(0)
+    images = torch.rand(64, 3, 16, 16)
+    head, every = (tiny_model("Dmdd", train_augment="dihedral", train_augment_scope=s) for s in ("head", "all"))
+    assert head.normal_views(images, "student") is images
+    turned = head.normal_views(images, "segmentation")
+    assert not torch.equal(turned, images) and torch.allclose(turned.sum((1, 2, 3)), images.sum((1, 2, 3)))
+    assert not torch.equal(every.normal_views(images, "student"), images)
+    with pytest.raises(ValueError, match=r"schedule='joint' has no such phase\. Use schedule='two_phase'"):
+        tiny_model("Dmdd", train_augment="dihedral", train_augment_scope="head", schedule="joint")
+    with pytest.raises(ValueError, match="train_augment_scope must be one of"):
+        tiny_model("Dmdd", train_augment_scope="student")

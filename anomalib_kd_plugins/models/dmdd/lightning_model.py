@@ -46,6 +46,8 @@ StudentOptimizer = Literal["sgd", "adam"]
 STUDENT_OPTIMIZERS = get_args(StudentOptimizer)
 DEFAULT_LR_STUDENT = {"sgd": 0.4, "adam": 3e-3}  # DeSTSeg's SGD; Adam at the Adps CPU recipe's warm-up lr
 SCHEDULES = get_args(Schedule)
+AugmentScope = Literal["all", "head"]
+AUGMENT_SCOPES = get_args(AugmentScope)
 
 PAPER_STEPS = 5000  # DeSTSeg's schedule (docs/dmdd.md §2.2): the length an unbounded fit splits into its phases
 
@@ -129,6 +131,10 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             (DeSTSeg), ``"flip"``, ``"dihedral"`` or ``"dihedral+zoom"`` (flips, quarter turns, zooms up to 1.25×;
             components/augment.py). Not the
             paper's: a CPU-recipe option for a student that learns its few training images by heart.
+        train_augment_scope: which steps see ``train_augment``'s views: ``"all"`` (every step) or ``"head"`` (the
+            segmentation phase's steps alone, which train the head on a frozen student: the head sees the views,
+            the student and its KD map keep the images as loaded). ``"head"`` needs the two-phase schedule.
+            Not the paper's: a CPU-recipe option for a head that learns its few training images by heart.
         probe_images: clean training images kept for the learning curves logged each epoch (1 − cos per branch and
             level; pixel AP of the segmentation, KD and fused maps on fixed synthetic anomalies); 0: none.
 
@@ -180,6 +186,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         score_map: ScoreMap = "raw",
         student_warmup_epochs: int = 0,
         train_augment: TrainAugment = "none",
+        train_augment_scope: AugmentScope = "all",
         probe_images: int = 16,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
@@ -196,6 +203,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             ("mask_downsample", mask_downsample, MASK_DOWNSAMPLE_MODES),
             ("student_optimizer", student_optimizer, STUDENT_OPTIMIZERS),
             ("student_lr_schedule", student_lr_schedule, STUDENT_LR_SCHEDULES),
+            ("train_augment_scope", train_augment_scope, AUGMENT_SCOPES),
         ):
             check_choice(name, value, allowed)
         if not 0.0 <= student_phase_fraction <= 1.0:
@@ -221,6 +229,12 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             raise ValueError(f"student_warmup_epochs must be ≥ 0, got {student_warmup_epochs}")
         self.student_warmup_epochs = student_warmup_epochs
         self.augment = NormalViews(train_augment)
+        if train_augment_scope == "head" and schedule == "joint":
+            raise ValueError(
+                "train_augment_scope='head' shows the views to the segmentation phase alone, but schedule='joint' has "
+                "no such phase. Use schedule='two_phase', or train_augment_scope='all'."
+            )
+        self.train_augment_scope = train_augment_scope
         check_map_fusion_calibration(map_fusion_calibration, train_augment)
         self.map_fusion_calibration = map_fusion_calibration
         self.probe_images = probe_images
@@ -286,16 +300,22 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         return self.lr_student * student_lr_factor(self.student_lr_schedule, progress)
 
     # ---------------------------------------------------------------------------------------------- training
+    def normal_views(self, images: torch.Tensor, phase: str) -> torch.Tensor:
+        """The step's normal images: ``train_augment``'s views in the phases ``train_augment_scope`` names."""
+        if self.train_augment_scope == "all" or phase == "segmentation":
+            return self.augment(images)
+        return images
+
     def training_step(self, batch: Batch, batch_idx: int, *args, **kwargs) -> STEP_OUTPUT:
         """Pairs (I_n, I_a, M) from the same normal image; L_KD in the student phase, focal+L1 in the seg phase."""
         del args, kwargs
         opt_student, opt_seg = self.optimizers()
         self.remember_probe_images(batch.image)
-        normal = self.augment(self.checked_images(batch))
+        phase = self.phase(batch_idx)
+        normal = self.normal_views(self.checked_images(batch), phase)
         if len(normal) == 1:  # BatchNorm after ASPP's global pooling needs ≥ 2 samples: pair it with a second draw
             normal = normal.repeat(2, 1, 1, 1)
         anomalous, mask = self.synthesize(batch, normal)
-        phase = self.phase(batch_idx)
         train_student = phase != "segmentation"
         for module in self.model.student_modules():
             module.train(train_student)
