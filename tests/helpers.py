@@ -72,6 +72,33 @@ def run_offline(
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
+# Stock ``anomalib`` command lines through the console script's class, AnomalibCLI, in one interpreter: each parses
+# and runs exactly what `anomalib <args>` does, and the start-up (about 10 s) is paid once. A step that raises is
+# reported with its traceback and the next one still runs.
+CLI_STEPS = """
+import json, sys, traceback
+from anomalib.cli.cli import AnomalibCLI
+for name, args in json.loads(sys.argv[1]):
+    try:
+        AnomalibCLI(args=args)
+    except (Exception, SystemExit):
+        print(f"[{name}] FAILED", " ".join(traceback.format_exc().split()), flush=True)
+    else:
+        print(f"[{name}] OK", flush=True)
+"""
+
+
+def run_cli_steps(runs: list[tuple[str, list[str]]], cwd: Path) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """Run (name, stock CLI arguments without the executable) pairs in one fresh, offline interpreter; return the
+    process and each step's line, ``"[name] OK"`` or ``"[name] FAILED <traceback>"``."""
+    import json
+    import sys
+
+    proc = run_offline([sys.executable, "-c", CLI_STEPS, json.dumps(runs)], cwd)
+    lines = {line.split("]")[0][1:]: line for line in proc.stdout.splitlines() if line.startswith("[")}
+    return proc, lines
+
+
 def data_args(root: Path, category: str = "brick") -> list[str]:
     """The stock CLI's ``--data`` flags for an MVTec-layout category (no workers, batch 4)."""
     flags = {"root": str(root), "category": category, "num_workers": "0", "train_batch_size": "4"}

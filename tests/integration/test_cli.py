@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import TINY_FLAGS, run_offline
+from helpers import TINY_FLAGS, run_cli_steps, run_offline
 from helpers import anomalib_command as _anomalib
 from helpers import data_args as _data_args
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-
-
-# The steps after `train` through the console script's class, AnomalibCLI, in one interpreter: each step parses and
-# runs exactly what `anomalib <args>` does, and the interpreter's start-up (about 10 s) is paid once, not five times.
-# A step that raises is reported with its traceback and the next one still runs.
-STEPS = """
-import json, sys, traceback
-from anomalib.cli.cli import AnomalibCLI
-for name, args in json.loads(sys.argv[1]):
-    try:
-        AnomalibCLI(args=args)
-    except (Exception, SystemExit):
-        print(f"[{name}] FAILED", " ".join(traceback.format_exc().split()), flush=True)
-    else:
-        print(f"[{name}] OK", flush=True)
-"""
 
 
 @pytest.mark.parametrize("model", ["Adps", "Dmdd"])
@@ -63,10 +46,9 @@ def test_stock_anomalib_train_test_predict_export(model: str, tiny_root: Path, t
         int8 = ["--compression_type", "INT8_PTQ", *_data_args(tiny_root), "--default_root_dir", str(int8_dir)]
         steps["int8"] = ["export", model, *ckpt, *ov_args, *int8]
     steps["wrong"] = ["test", other, *_data_args(tiny_root), *ckpt, "--default_root_dir", str(tmp_path / "x")]
-    runs = [(name, _anomalib(*args)[1:]) for name, args in steps.items()]
-    proc = run_offline([sys.executable, "-c", STEPS, json.dumps(runs)], tmp_path)
+    # the steps after `train` in one interpreter, through the console script's class (helpers.run_cli_steps)
+    proc, results = run_cli_steps([(name, _anomalib(*args)[1:]) for name, args in steps.items()], tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    results = {line.split("]")[0][1:]: line for line in proc.stdout.splitlines() if line.startswith("[")}
     for name in steps:
         if name != "wrong":
             assert results.get(name, "").startswith(f"[{name}] OK"), (results.get(name), proc.stderr[-4000:])

@@ -3,7 +3,6 @@ the demo's console (a separate file from test_cli.py so that pytest-xdist runs t
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 import yaml
 from helpers import anomalib_command as _anomalib
 from helpers import data_args as _data_args
-from helpers import run_offline
+from helpers import run_cli_steps, run_offline
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -45,10 +44,10 @@ def test_every_ablation_variant_trains_through_the_stock_cli(tiny_root: Path, tm
             str(tmp_path / str(i)),
         ]
         runs.append(_anomalib("fit", model, *option, *_data_args(tiny_root), *cpu)[1:])
-    code = "import json, sys\nfrom anomalib.cli.cli import AnomalibCLI\nfor args in json.loads(sys.argv[1]):\n"
-    code += "    AnomalibCLI(args=args)\n"
-    proc = run_offline([sys.executable, "-c", code, json.dumps(runs)], tmp_path)
+    proc, results = run_cli_steps([(str(i), args) for i, args in enumerate(runs)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    for i in range(len(runs)):
+        assert results.get(str(i), "").startswith(f"[{i}] OK"), (ABLATIONS[i], results.get(str(i)), proc.stderr[-4000:])
     for i, (model, option) in enumerate(ABLATIONS):
         ckpt = torch.load(next((tmp_path / str(i)).rglob("model.ckpt")), map_location="cpu", weights_only=False)
         assert ckpt["anomalib_kd_model"] == model

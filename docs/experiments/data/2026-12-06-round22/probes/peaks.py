@@ -39,7 +39,7 @@ def peaks(model: Any, datamodule: Any) -> dict[str, float]:
         fused = fusion(seg, kd)
     row: dict[str, float] = {}
     for name, x in (("seg", seg), ("kd", kd), ("fused", fused)):
-        x = x.flatten(1) if x.dim() == 2 else x.reshape(len(x), -1)
+        x = x.flatten(1)
         side = int(x.shape[1] ** 0.5)
         top = x.amax(1)
         where = x.argmax(1)
