@@ -85,3 +85,64 @@ def test_dmdd_head_scope_shows_the_views_to_the_segmentation_phase_alone() -> No
         tiny_model("Dmdd", train_augment="dihedral", train_augment_scope="head", schedule="joint")
     with pytest.raises(ValueError, match="train_augment_scope must be one of"):
         tiny_model("Dmdd", train_augment_scope="student")
+
+
+def test_dmdd_pairs_show_the_head_each_normal_image_with_an_empty_mask(tiny_root, tmp_path) -> None:
+    """``seg_inputs="pairs"``: the head's batch is I_a then I_n, with the synthetic mask then an all-zero one, the
+    student's features of I_n taken without gradients; a fit with it trains the head on twice the images."""
+    from helpers import tiny_datamodule, tiny_engine, tiny_model
+
+    torch.manual_seed(0)
+    model = tiny_model("Dmdd", seg_inputs="pairs")
+    normal, anomalous = torch.rand(2, 3, 3, 64, 64).unbind()
+    mask = (torch.rand(3, 1, 64, 64) > 0.5).float()
+    with torch.no_grad():  # the training step detaches the student's features of I_a
+        features = model.model.features(anomalous)
+    teacher_normal = model.model.teacher_features(normal)
+    both, targets = model.with_normal_images(features, teacher_normal, normal, mask)
+    assert torch.equal(targets[:3], mask) and not targets[3:].any()
+    normality, abnormality = model.model.student_features(normal)
+    for level, feature in enumerate(features.normality):
+        assert torch.equal(both.normality[level][:3], feature)
+        assert torch.allclose(both.normality[level][3:], normality[level])
+        assert torch.allclose(both.abnormality[level][3:], abnormality[level])
+        assert torch.equal(both.teacher[level][3:], teacher_normal[level])
+        assert not both.normality[level][3:].requires_grad
+
+    seen: list[torch.Tensor] = []
+    segmentation = model.loss.segmentation
+    model.loss.segmentation = lambda prediction, target: seen.append(target) or segmentation(prediction, target)
+    tiny_engine(tmp_path, max_epochs=1).fit(model, datamodule=tiny_datamodule(tiny_root))
+    assert seen and all(len(t) % 2 == 0 and not t[len(t) // 2 :].any() for t in seen)
+    with pytest.raises(ValueError, match="seg_inputs must be one of"):
+        tiny_model("Dmdd", seg_inputs="normal")
+
+
+def test_dmdd_student_pairs_distil_each_normal_image_as_a_pair_with_an_empty_mask(tiny_root, tmp_path) -> None:
+    """``student_inputs="pairs"``: the student's steps distil I_a then I_n (an all-zero mask, T(I_n) the target of
+    both terms); the head still trains on I_a alone."""
+    from helpers import tiny_datamodule, tiny_engine, tiny_model
+
+    torch.manual_seed(0)
+    model = tiny_model("Dmdd", student_inputs="pairs")
+    kd_calls: list[tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]] = []
+    head_masks: list[torch.Tensor] = []
+    distillation, segmentation = model.loss.distillation, model.loss.segmentation
+
+    def spy_distillation(teacher_normal, target, normality, abnormality, mask):
+        kd_calls.append((teacher_normal, target, mask))
+        assert len(normality[0]) == len(abnormality[0]) == len(mask)
+        return distillation(teacher_normal, target, normality, abnormality, mask)
+
+    model.loss.distillation = spy_distillation
+    model.loss.segmentation = lambda prediction, target: head_masks.append(target) or segmentation(prediction, target)
+    tiny_engine(tmp_path, max_epochs=1).fit(model, datamodule=tiny_datamodule(tiny_root))
+    assert kd_calls and head_masks
+    for teacher_normal, target, mask in kd_calls:
+        half = len(mask) // 2
+        assert mask[:half].any() and not mask[half:].any()
+        for level, t in enumerate(teacher_normal):
+            assert torch.equal(t[:half], t[half:])  # T(I_n) against F(I_a) and against F(I_n)
+            assert torch.equal(target[level][half:], t[half:])  # AIM's target for I_n is T(I_n)
+    batch = len(kd_calls[0][2]) // 2
+    assert all(len(m) == batch for m in head_masks)  # the head's batch: I_a alone

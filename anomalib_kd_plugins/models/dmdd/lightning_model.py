@@ -48,8 +48,15 @@ DEFAULT_LR_STUDENT = {"sgd": 0.4, "adam": 3e-3}  # DeSTSeg's SGD; Adam at the Ad
 SCHEDULES = get_args(Schedule)
 AugmentScope = Literal["all", "head"]
 AUGMENT_SCOPES = get_args(AugmentScope)
+PairInputs = Literal["anomalous", "pairs"]
+PAIR_INPUTS = get_args(PairInputs)
 
 PAPER_STEPS = 5000  # DeSTSeg's schedule (docs/dmdd.md §2.2): the length an unbounded fit splits into its phases
+
+
+def level_cat(first: list[torch.Tensor], second: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Two batches' per-level features as one batch, level by level."""
+    return [torch.cat(pair) for pair in zip(first, second, strict=True)]
 
 
 class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
@@ -135,6 +142,17 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             segmentation phase's steps alone, which train the head on a frozen student: the head sees the views,
             the student and its KD map keep the images as loaded). ``"head"`` needs the two-phase schedule.
             Not the paper's: a CPU-recipe option for a head that learns its few training images by heart.
+        seg_inputs: what the segmentation head trains on: ``"anomalous"`` (each pair's I_a and its mask, DeSTSeg's
+            head at aug_prob 1.0) or ``"pairs"`` (I_a and also its normal image I_n with an all-zero target, so
+            every step shows the head the same content with and without the anomaly; twice the head's images per
+            step). Not the paper's: a CPU-recipe option for a head whose peaks on good images rank them
+            (docs/experiments/2026-12-06-round23.md).
+        student_inputs: what the student's steps (warm-up, student phase, joint) distil: ``"anomalous"`` (each
+            pair's I_a against T(I_n), DeSTSeg's at aug_prob 1.0) or ``"pairs"`` (also I_n itself, as one more pair
+            with an empty mask, so NGM and AIM both fit F(I_n) to T(I_n): the clean-image term that a batch with
+            clean images implies [A, docs/dmdd.md §2.2]; twice the student's images per step). The student
+            otherwise never sees a clean image, while its KD map is read on them
+            (docs/experiments/2026-12-06-round23.md). Not DeSTSeg's: a CPU-recipe option.
         probe_images: clean training images kept for the learning curves logged each epoch (1 − cos per branch and
             level; pixel AP of the segmentation, KD and fused maps on fixed synthetic anomalies); 0: none.
 
@@ -187,6 +205,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         student_warmup_epochs: int = 0,
         train_augment: TrainAugment = "none",
         train_augment_scope: AugmentScope = "all",
+        seg_inputs: PairInputs = "anomalous",
+        student_inputs: PairInputs = "anomalous",
         probe_images: int = 16,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
@@ -204,6 +224,8 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             ("student_optimizer", student_optimizer, STUDENT_OPTIMIZERS),
             ("student_lr_schedule", student_lr_schedule, STUDENT_LR_SCHEDULES),
             ("train_augment_scope", train_augment_scope, AUGMENT_SCOPES),
+            ("seg_inputs", seg_inputs, PAIR_INPUTS),
+            ("student_inputs", student_inputs, PAIR_INPUTS),
         ):
             check_choice(name, value, allowed)
         if not 0.0 <= student_phase_fraction <= 1.0:
@@ -235,6 +257,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
                 "no such phase. Use schedule='two_phase', or train_augment_scope='all'."
             )
         self.train_augment_scope = train_augment_scope
+        self.seg_inputs, self.student_inputs = seg_inputs, student_inputs
         check_map_fusion_calibration(map_fusion_calibration, train_augment)
         self.map_fusion_calibration = map_fusion_calibration
         self.probe_images = probe_images
@@ -306,6 +329,23 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             return self.augment(images)
         return images
 
+    def with_normal_images(
+        self, features: DmddFeatures, teacher_normal: list[torch.Tensor], normal: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[DmddFeatures, torch.Tensor]:
+        """``seg_inputs="pairs"``: the head's features and targets for I_a followed by those of I_n (all-zero mask).
+
+        The student's features of I_n are taken without gradients: the head's loss never trains the student."""
+        with torch.no_grad():
+            normality, abnormality = self.model.student_features(normal)
+        return (
+            DmddFeatures(
+                level_cat(features.teacher, teacher_normal),
+                level_cat(features.normality, normality),
+                level_cat(features.abnormality, abnormality),
+            ),
+            torch.cat([mask, torch.zeros_like(mask)]),
+        )
+
     def training_step(self, batch: Batch, batch_idx: int, *args, **kwargs) -> STEP_OUTPUT:
         """Pairs (I_n, I_a, M) from the same normal image; L_KD in the student phase, focal+L1 in the seg phase."""
         del args, kwargs
@@ -320,25 +360,37 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         for module in self.model.student_modules():
             module.train(train_student)
 
-        if train_student:  # T(I_n) is only needed by NGM (and AIM with aim_target="normal"): one teacher pass for both
+        pairs = self.seg_inputs == "pairs" and phase != "student"
+        if train_student or pairs:  # T(I_n) for NGM (and AIM with aim_target="normal") or the head's I_n: one pass
             teacher_both = self.model.teacher_features(torch.cat([normal, anomalous]))
             teacher_normal = [t[: len(normal)] for t in teacher_both]
             teacher_anomalous = [t[len(normal) :] for t in teacher_both]
         else:
             teacher_anomalous = self.model.teacher_features(anomalous)
+        student_pairs = train_student and self.student_inputs == "pairs"
         with torch.set_grad_enabled(train_student):
-            normality, abnormality = self.model.student_features(anomalous)
+            normality, abnormality = self.model.student_features(
+                torch.cat([anomalous, normal]) if student_pairs else anomalous
+            )
 
         logs: dict[str, torch.Tensor] = {}
         loss = normal.new_zeros(())
         if train_student:
             target = teacher_anomalous if self.aim_target == "anomalous" else teacher_normal
-            kd, parts = self.loss.distillation(teacher_normal, target, normality, abnormality, mask)
+            kd_mask, kd_normal = mask, teacher_normal
+            if student_pairs:  # I_n is one more pair, with an empty mask: NGM and AIM pull F^N(I_n), F^A(I_n) to T(I_n)
+                kd_mask = torch.cat([mask, torch.zeros_like(mask)])
+                kd_normal, target = level_cat(teacher_normal, teacher_normal), level_cat(target, teacher_normal)
+            kd, parts = self.loss.distillation(kd_normal, target, normality, abnormality, kd_mask)
             loss, logs = loss + kd, {**logs, **parts, "loss_kd": kd.detach()}
         if phase != "student":
-            features = DmddFeatures(
-                teacher_anomalous, [f.detach() for f in normality], [f.detach() for f in abnormality]
+            features = DmddFeatures(  # the head's features of I_a (the first half when the student saw the pairs)
+                teacher_anomalous,
+                [f[: len(anomalous)].detach() for f in normality],
+                [f[: len(anomalous)].detach() for f in abnormality],
             )
+            if pairs:
+                features, mask = self.with_normal_images(features, teacher_normal, normal, mask)
             seg = self.loss.segmentation(self.model.segmentation(features), mask)
             loss, logs = loss + seg, {**logs, "loss_seg": seg.detach()}
         self.ensure_finite(loss, f"lower the {phase}-phase learning rates (lr_student, lr_seg_body, lr_seg_head)")
