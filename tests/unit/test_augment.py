@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -146,3 +148,46 @@ def test_dmdd_student_pairs_distil_each_normal_image_as_a_pair_with_an_empty_mas
             assert torch.equal(target[level][half:], t[half:])  # AIM's target for I_n is T(I_n)
     batch = len(kd_calls[0][2]) // 2
     assert all(len(m) == batch for m in head_masks)  # the head's batch: I_a alone
+
+
+def test_dmdd_student_halves_show_the_student_half_its_pairs_clean_at_the_steps_batch(tiny_root, tmp_path) -> None:
+    """``student_inputs="halves"``: a student step distils the first half's I_a and the second half's I_n (its mask
+    empty, T(I_n) the target of both terms), in a batch no larger than the step's; joint training is refused."""
+    from helpers import tiny_datamodule, tiny_engine, tiny_model
+
+    torch.manual_seed(0)
+    model = tiny_model("Dmdd", student_inputs="halves")
+    steps: list[dict[str, Any]] = []
+    synthesize, student_features = model.synthesize, model.model.student_features
+    distillation = model.loss.distillation
+
+    def spy_synthesize(batch, images=None):
+        anomalous, mask = synthesize(batch, images)
+        steps.append({"normal": images, "anomalous": anomalous})
+        return anomalous, mask
+
+    def spy_student(images):
+        if steps:
+            steps[-1].setdefault("student", images)  # the step's own call comes first
+        return student_features(images)
+
+    def spy_distillation(teacher_normal, target, normality, abnormality, mask):
+        steps[-1]["kd"] = (teacher_normal, target, mask)
+        return distillation(teacher_normal, target, normality, abnormality, mask)
+
+    model.synthesize, model.model.student_features = spy_synthesize, spy_student
+    model.loss.distillation = spy_distillation
+    tiny_engine(tmp_path, max_epochs=1).fit(model, datamodule=tiny_datamodule(tiny_root))
+    student_steps = [step for step in steps if "kd" in step]
+    assert student_steps and len(student_steps) < len(steps)  # a student phase, then the head's
+    for step in student_steps:
+        normal, anomalous, images = step["normal"], step["anomalous"], step["student"]
+        teacher_normal, target, mask = step["kd"]
+        half = len(normal) // 2
+        assert len(images) == len(mask) == len(normal)
+        assert torch.equal(images[:half], anomalous[:half]) and torch.equal(images[half:], normal[half:])
+        assert mask[:half].any() and not mask[half:].any()
+        for level, t in enumerate(teacher_normal):
+            assert torch.equal(target[level][half:], t[half:])  # AIM's target for I_n is T(I_n)
+    with pytest.raises(ValueError, match="two_phase"):
+        tiny_model("Dmdd", student_inputs="halves", schedule="joint")

@@ -50,6 +50,8 @@ AugmentScope = Literal["all", "head"]
 AUGMENT_SCOPES = get_args(AugmentScope)
 PairInputs = Literal["anomalous", "pairs"]
 PAIR_INPUTS = get_args(PairInputs)
+StudentInputs = Literal["anomalous", "pairs", "halves"]
+STUDENT_INPUTS = get_args(StudentInputs)
 
 PAPER_STEPS = 5000  # DeSTSeg's schedule (docs/dmdd.md §2.2): the length an unbounded fit splits into its phases
 
@@ -150,9 +152,11 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         student_inputs: what the student's steps (warm-up, student phase, joint) distil: ``"anomalous"`` (each
             pair's I_a against T(I_n), DeSTSeg's at aug_prob 1.0) or ``"pairs"`` (also I_n itself, as one more pair
             with an empty mask, so NGM and AIM both fit F(I_n) to T(I_n): the clean-image term that a batch with
-            clean images implies [A, docs/dmdd.md §2.2]; twice the student's images per step). The student
-            otherwise never sees a clean image, while its KD map is read on them
-            (docs/experiments/2026-12-06-round23.md). Not DeSTSeg's: a CPU-recipe option.
+            clean images implies [A, docs/dmdd.md §2.2]; twice the student's images per step), or ``"halves"`` (the
+            first half of the step's pairs give their I_a, the second half their I_n with an empty mask: clean
+            images at the step's cost and gradient scale, half the anomalies; needs ``schedule="two_phase"``). The
+            student otherwise never sees a clean image, while its KD map is read on them
+            (docs/experiments/2026-12-06-round23.md, 2026-12-07-round24.md). Not DeSTSeg's: CPU-recipe options.
         probe_images: clean training images kept for the learning curves logged each epoch (1 − cos per branch and
             level; pixel AP of the segmentation, KD and fused maps on fixed synthetic anomalies); 0: none.
 
@@ -206,7 +210,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         train_augment: TrainAugment = "none",
         train_augment_scope: AugmentScope = "all",
         seg_inputs: PairInputs = "anomalous",
-        student_inputs: PairInputs = "anomalous",
+        student_inputs: StudentInputs = "anomalous",
         probe_images: int = 16,
         pre_processor: PreProcessor | bool = True,
         post_processor: PostProcessor | bool = True,
@@ -225,7 +229,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             ("student_lr_schedule", student_lr_schedule, STUDENT_LR_SCHEDULES),
             ("train_augment_scope", train_augment_scope, AUGMENT_SCOPES),
             ("seg_inputs", seg_inputs, PAIR_INPUTS),
-            ("student_inputs", student_inputs, PAIR_INPUTS),
+            ("student_inputs", student_inputs, STUDENT_INPUTS),
         ):
             check_choice(name, value, allowed)
         if not 0.0 <= student_phase_fraction <= 1.0:
@@ -257,6 +261,12 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
                 "no such phase. Use schedule='two_phase', or train_augment_scope='all'."
             )
         self.train_augment_scope = train_augment_scope
+        if student_inputs == "halves" and schedule == "joint":
+            raise ValueError(
+                "student_inputs='halves' shows the student clean images in place of half the anomalous ones, but "
+                "schedule='joint' trains the head on the same features, which need every anomalous image. Use "
+                "schedule='two_phase', or student_inputs='pairs'."
+            )
         self.seg_inputs, self.student_inputs = seg_inputs, student_inputs
         check_map_fusion_calibration(map_fusion_calibration, train_augment)
         self.map_fusion_calibration = map_fusion_calibration
@@ -368,10 +378,13 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         else:
             teacher_anomalous = self.model.teacher_features(anomalous)
         student_pairs = train_student and self.student_inputs == "pairs"
+        clean_from = len(normal) // 2 if train_student and self.student_inputs == "halves" else len(normal)
+        if student_pairs:
+            student_images = torch.cat([anomalous, normal])
+        else:  # "halves" (a student-phase step: never joint): I_a of the first half, I_n of the second
+            student_images = torch.cat([anomalous[:clean_from], normal[clean_from:]])
         with torch.set_grad_enabled(train_student):
-            normality, abnormality = self.model.student_features(
-                torch.cat([anomalous, normal]) if student_pairs else anomalous
-            )
+            normality, abnormality = self.model.student_features(student_images)
 
         logs: dict[str, torch.Tensor] = {}
         loss = normal.new_zeros(())
@@ -381,6 +394,11 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             if student_pairs:  # I_n is one more pair, with an empty mask: NGM and AIM pull F^N(I_n), F^A(I_n) to T(I_n)
                 kd_mask = torch.cat([mask, torch.zeros_like(mask)])
                 kd_normal, target = level_cat(teacher_normal, teacher_normal), level_cat(target, teacher_normal)
+            elif clean_from < len(normal):  # "halves": the clean half's mask is empty and its AIM target T(I_n)
+                kd_mask = torch.cat([mask[:clean_from], torch.zeros_like(mask[clean_from:])])
+                target = [
+                    torch.cat([t[:clean_from], n[clean_from:]]) for t, n in zip(target, teacher_normal, strict=True)
+                ]
             kd, parts = self.loss.distillation(kd_normal, target, normality, abnormality, kd_mask)
             loss, logs = loss + kd, {**logs, **parts, "loss_kd": kd.detach()}
         if phase != "student":
