@@ -381,7 +381,7 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         clean_from = len(normal) // 2 if train_student and self.student_inputs == "halves" else len(normal)
         if student_pairs:
             student_images = torch.cat([anomalous, normal])
-        else:  # "halves" (a student-phase step: never joint): I_a of the first half, I_n of the second
+        else:  # every I_a; "halves" in a student-phase step (never joint): I_a of the first half, I_n of the rest
             student_images = torch.cat([anomalous[:clean_from], normal[clean_from:]])
         with torch.set_grad_enabled(train_student):
             normality, abnormality = self.model.student_features(student_images)
