@@ -379,9 +379,10 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             teacher_anomalous = self.model.teacher_features(anomalous)
         student_pairs = train_student and self.student_inputs == "pairs"
         clean_from = len(normal) // 2 if train_student and self.student_inputs == "halves" else len(normal)
+        student_images = anomalous
         if student_pairs:
             student_images = torch.cat([anomalous, normal])
-        else:  # every I_a; "halves" in a student-phase step (never joint): I_a of the first half, I_n of the rest
+        elif clean_from < len(normal):  # "halves" in a student-phase step (never joint): I_n in the second half
             student_images = torch.cat([anomalous[:clean_from], normal[clean_from:]])
         with torch.set_grad_enabled(train_student):
             normality, abnormality = self.model.student_features(student_images)
