@@ -64,7 +64,9 @@ class SyntheticAnomalyKDMixin:
       branch, ``normality_level1`` ...), in eval mode: is the student converging on normal images?
     * ``probe/pixel_AP_seg``, ``probe/pixel_AP_kd``, ``probe/pixel_AP_fused``: pixel AP of the segmentation map, the
       KD map and the ``"seg+kd"`` map on a fixed set of synthetic anomalies (training images, anomalies drawn once
-      from a separate seed, never trained on): what the head and the distillation learned about anomalies.
+      from a separate seed, never trained on): what the head and the distillation learned about anomalies. The
+      head's two keys start at the first epoch in which the head trained (``head_trained``): before it, its map is
+      an untrained network's, and its pass would be a large part of a student-only epoch's probe.
     """
 
     model: torch.nn.Module
@@ -120,8 +122,9 @@ class SyntheticAnomalyKDMixin:
             if self._probe_teacher is None or self._probe_teacher[0] is not clean:
                 self._probe_teacher = (clean, self.model.teacher_features(clean), self.model.teacher_features(images))
             _, clean_teacher, probe_teacher = self._probe_teacher
-            clean_seg, clean_kd, distances = self.model.maps_and_distances(clean, clean_teacher)  # one pass for both
-            seg, kd = self.model.maps(images, teacher=probe_teacher)
+            head = self.head_trained()  # before its first step the head is an untrained network: its map is skipped
+            clean_seg, clean_kd, distances = self.model.maps_and_distances(clean, clean_teacher, seg=head)  # one pass
+            seg, kd = self.model.maps(images, teacher=probe_teacher, seg=head)
             if seg is not None and kd is not None:
                 fusion = FusedMap("seg+kd")
                 fusion.calibrate(clean_seg, clean_kd)
@@ -134,6 +137,11 @@ class SyntheticAnomalyKDMixin:
         if seg is not None and kd is not None:
             logs["probe/pixel_AP_fused"] = binary_average_precision(fused.flatten(), target)
         self.log_dict(logs, on_step=False, on_epoch=True, batch_size=len(clean))
+
+    def head_trained(self) -> bool:
+        """Whether the head (the map's network on top of the features) has taken a step by the end of this epoch;
+        the host narrows it where a schedule trains the student alone first."""
+        return True
 
     def training_images(self, limit: int = 256) -> Iterator[torch.Tensor]:
         """The fit's training images in dataset order, pre-processed as training batches are (draws no RNG)."""

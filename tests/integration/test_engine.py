@@ -180,6 +180,41 @@ def test_curves_follow_a_probe_set_that_grows_after_the_first_epoch(name: str, t
         assert float(last[f"student_distance/{key}"]) == pytest.approx(float(value), rel=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("name", "schedule", "student_only_epochs"),
+    [("Adps", {"student_warmup_epochs": 1}, 1), ("Dmdd", {"student_warmup_epochs": 1, "student_phase_steps": 2}, 2)],
+)
+def test_curves_measure_the_head_from_its_first_step_and_leave_the_fit_unchanged(
+    name: str, schedule: dict, student_only_epochs: int, tiny_root: Path, tmp_path: Path
+) -> None:
+    """The student's keys are logged every epoch, the head's (seg, fused) from the first epoch with a head step on:
+    Adps's after its warm-up, Dmdd's after its warm-up and its student phase (2 batches an epoch: the student's
+    4 steps fill epochs 0-1). A seeded fit trains the same weights with the curves as without them."""
+    import pandas as pd
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+    from lightning.pytorch.loggers import CSVLogger
+
+    def fit(logger: CSVLogger | bool):
+        torch.manual_seed(0)
+        model = tiny_model(name, probe_images=4, **schedule)
+        dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
+        engine = Engine(max_epochs=3, accelerator="cpu", devices=1, default_root_dir=tmp_path, logger=logger)
+        engine.fit(model, datamodule=dm)
+        return model
+
+    logger = CSVLogger(tmp_path, name="curves")
+    with_curves, without = fit(logger), fit(False)
+    frame = pd.read_csv(Path(logger.log_dir) / "metrics.csv").dropna(subset=["probe/pixel_AP_kd"])
+    assert frame["epoch"].tolist() == [0, 1, 2]
+    student_key = next(k for k in frame if k.startswith("student_distance/"))
+    assert frame.dropna(subset=[student_key])["epoch"].tolist() == [0, 1, 2]
+    for key in ("probe/pixel_AP_seg", "probe/pixel_AP_fused"):
+        assert frame.dropna(subset=[key])["epoch"].tolist() == list(range(student_only_epochs, 3)), key
+    trained, plain = with_curves.model.state_dict(), without.model.state_dict()
+    assert all(torch.equal(trained[k], plain[k]) for k in plain)
+
+
 def test_adps_training_only_moves_student_and_psm(tiny_root: Path, tmp_path: Path) -> None:
     from anomalib.data import MVTecAD
     from anomalib.engine import Engine

@@ -217,6 +217,11 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         self.lr_decay = lr_decay
         self.validate_input_size()  # fail at construction, before any data is read
 
+    def head_trained(self) -> bool:
+        """Whether the PSM has taken a step by the end of this epoch: not during ``student_warmup_epochs`` (the
+        learning curves skip its map until then; components/mixin.py)."""
+        return self.current_epoch >= self.student_warmup_epochs
+
     def training_step(self, batch: Batch, *args, **kwargs) -> STEP_OUTPUT:
         """Synthesise anomalies, run teacher/student/WMB/PSM, return L = L_d + λ·L_s (eq. 9).
 

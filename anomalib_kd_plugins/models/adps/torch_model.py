@@ -256,35 +256,36 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         return {f"level{i}": (1 - w).mean() for i, w in enumerate(cos_maps, 1)}
 
     def maps(
-        self, images: torch.Tensor, kd: bool = True, teacher: list[torch.Tensor] | None = None
+        self, images: torch.Tensor, kd: bool = True, teacher: list[torch.Tensor] | None = None, seg: bool = True
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(segmentation map, KD map) at the input size before fusion and smoothing; ``None`` where a part is absent.
 
         ``kd=False`` skips the KD map (the paper's map does not need it, so its export graph does not carry it);
-        ``teacher``: T_i of ``images`` already computed (the learning curves' fixed probe images).
+        ``seg=False`` skips the PSM (the learning curves before the PSM's first step); ``teacher``: T_i of ``images``
+        already computed (the learning curves' fixed probe images).
         """
-        return self.maps_of(self.psm_inputs(images, teacher), images.shape[-2:], kd)
+        return self.maps_of(self.psm_inputs(images, teacher), images.shape[-2:], kd, seg)
 
     def maps_of(
-        self, inputs: PsmInputs, size: tuple[int, int], kd: bool = True
+        self, inputs: PsmInputs, size: tuple[int, int], kd: bool = True, seg: bool = True
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """``maps`` from features already computed (``psm_inputs``), at ``size``."""
-        logits = self.psm(inputs.weighted) if self.psm is not None else None
+        """``maps`` from features already computed (``psm_inputs``), at ``size`` (``seg=False``: the PSM skipped)."""
+        logits = self.psm(inputs.weighted) if self.psm is not None and seg else None
         generator = self.anomaly_map_generator
-        seg = None if logits is None else generator.segmentation_map(logits)
-        need_kd = bool(inputs.cos_maps) and (kd or seg is None)
-        return seg, generator.kd_map(inputs.teacher, inputs.student, size) if need_kd else None
+        seg_map = None if logits is None else generator.segmentation_map(logits)
+        need_kd = bool(inputs.cos_maps) and (kd or seg_map is None)
+        return seg_map, generator.kd_map(inputs.teacher, inputs.student, size) if need_kd else None
 
     def maps_and_distances(
-        self, images: torch.Tensor, teacher: list[torch.Tensor] | None = None
+        self, images: torch.Tensor, teacher: list[torch.Tensor] | None = None, seg: bool = True
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, dict[str, torch.Tensor]]:
         """``maps(images)`` and ``student_distances(images)`` from one pass of teacher and student (the learning
-        curves need both of the same clean images every epoch; ``teacher`` as in ``maps``)."""
+        curves need both of the same clean images every epoch; ``teacher`` and ``seg`` as in ``maps``)."""
         inputs = self.psm_inputs(images, teacher)
-        seg, kd = self.maps_of(inputs, images.shape[-2:])
+        seg_map, kd = self.maps_of(inputs, images.shape[-2:], seg=seg)
         if not inputs.cos_maps:  # W/O S, W/O T: no distillation in the pass; the curve reads the untrained student
-            return seg, kd, self.student_distances(images)
-        return seg, kd, self.distances_of(inputs.cos_maps)
+            return seg_map, kd, self.student_distances(images)
+        return seg_map, kd, self.distances_of(inputs.cos_maps)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]] | InferenceBatch:
         """Algorithm 1. Train: (logits, None without PSM; cos maps W_i). Eval: InferenceBatch(score, map)."""

@@ -326,6 +326,14 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
             return "joint"
         return "student" if self.current_step(batch_idx) < self.student_steps() else "segmentation"
 
+    def head_trained(self) -> bool:
+        """Whether the segmentation network has taken a step by the end of this epoch: not in the warm-up, nor before
+        the student phase's last step (the learning curves skip its map until then; components/mixin.py)."""
+        if self.current_epoch < self.student_warmup_epochs:
+            return False
+        steps_done = self.current_step(int(self.trainer.num_training_batches))  # this epoch's last step included
+        return self.schedule == "joint" or steps_done > self.student_steps()
+
     def student_lr(self, batch_idx: int) -> float:
         """The student's lr at this step: ``lr_student`` times ``student_lr_schedule``'s factor at this share of the
         student's steps (``"cosine"``: lr · ½(1 + cos(π t / T)); ``"multistep"``: ×0.2 at 80 % and 90 %)."""

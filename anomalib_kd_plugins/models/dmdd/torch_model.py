@@ -206,26 +206,27 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         }
 
     def maps(
-        self, images: torch.Tensor, kd: bool = True, teacher: list[torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self, images: torch.Tensor, kd: bool = True, teacher: list[torch.Tensor] | None = None, seg: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(segmentation map, KD map of the normality branch) at the input size, before fusion and smoothing
-        (``teacher``: as in ``features``)."""
-        return self.maps_of(self.features(images, teacher), images.shape[-2:], kd)
+        (``teacher``: as in ``features``; ``kd=False`` / ``seg=False`` skip a map, ``None`` in its place)."""
+        return self.maps_of(self.features(images, teacher), images.shape[-2:], kd, seg)
 
     def maps_of(
-        self, features: DmddFeatures, size: tuple[int, int], kd: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self, features: DmddFeatures, size: tuple[int, int], kd: bool = True, seg: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """``maps`` from features already computed (``features``), at ``size``."""
-        seg = self.anomaly_map_generator.segmentation_map(self.segmentation(features), size)
-        return seg, self.anomaly_map_generator.kd_map(features.teacher, features.normality, size) if kd else None
+        generator = self.anomaly_map_generator
+        seg_map = generator.segmentation_map(self.segmentation(features), size) if seg else None
+        return seg_map, generator.kd_map(features.teacher, features.normality, size) if kd else None
 
     def maps_and_distances(
-        self, images: torch.Tensor, teacher: list[torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
+        self, images: torch.Tensor, teacher: list[torch.Tensor] | None = None, seg: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, dict[str, torch.Tensor]]:
         """``maps(images)`` and ``student_distances(images)`` from one pass of teacher and student (the learning
-        curves need both of the same clean images every epoch; ``teacher`` as in ``features``)."""
+        curves need both of the same clean images every epoch; ``teacher`` and ``seg`` as in ``maps``)."""
         features = self.features(images, teacher)
-        return *self.maps_of(features, images.shape[-2:]), self.distances_of(features)
+        return *self.maps_of(features, images.shape[-2:], seg=seg), self.distances_of(features)
 
     def forward(self, images: torch.Tensor) -> tuple[DmddFeatures, torch.Tensor] | InferenceBatch:
         """Train: (features, seg logits). Eval: InferenceBatch with the segmentation map and top-k score."""
