@@ -327,8 +327,9 @@ class Dmdd(SyntheticAnomalyKDMixin, AnomalibModule):
         return "student" if self.current_step(batch_idx) < self.student_steps() else "segmentation"
 
     def head_trained(self) -> bool:
-        """Whether the segmentation network has taken a step by the end of this epoch: not in the warm-up, nor before
-        the student phase's last step (the learning curves skip its map until then; components/mixin.py)."""
+        """Whether the segmentation network has taken a step by the end of this epoch: not in the warm-up, nor in an
+        epoch that ends before the student phase does (the learning curves skip its map until then;
+        components/mixin.py)."""
         if self.current_epoch < self.student_warmup_epochs:
             return False
         steps_done = self.current_step(int(self.trainer.num_training_batches))  # this epoch's last step included

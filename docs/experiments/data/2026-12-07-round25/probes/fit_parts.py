@@ -1,6 +1,6 @@
 """Where a CPU-recipe fit spends its time: steps per phase, the module's epoch end (the learning curves), validation.
 
-PYTHONPATH=benchmarks python fit_parts.py DATA CATEGORY [--model Dmdd] [KEY=VALUE ...]   (settings as --set takes them)
+python fit_parts.py DATA CATEGORY [--model Dmdd] [KEY=VALUE ...]   (settings as --set takes them)
 
 A measurement, not a test: one seeded fit (seed 0) of a CPU recipe, its parts timed. Round 24's probe timed the
 epoch end from a callback, whose ``on_train_epoch_end`` runs before the module's, so it missed the curves' probe;
@@ -10,11 +10,14 @@ here the module's own hook is wrapped.
 import argparse
 import collections
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from lightning.pytorch import seed_everything
+
+sys.path.insert(0, str(Path(__file__).parents[5] / "benchmarks"))
 from step_time import StepTimer
 
 from anomalib_kd_plugins.bench.curves import curve_logger
