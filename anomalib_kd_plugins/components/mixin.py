@@ -124,7 +124,8 @@ class SyntheticAnomalyKDMixin:
             _, clean_teacher, probe_teacher = self._probe_teacher
             head = self.head_trained()  # before its first step the head is an untrained network: its map is skipped
             clean_seg, clean_kd, distances = self.model.maps_and_distances(clean, clean_teacher, seg=head)  # one pass
-            seg, kd = self.model.maps(images, teacher=probe_teacher, seg=head)
+            # single-view maps, as of the clean images: the curves follow what training distils (components/views.py)
+            seg, kd = self.model.maps(images, teacher=probe_teacher, seg=head, views=False)
             if seg is not None and kd is not None:
                 fusion = FusedMap("seg+kd")
                 fusion.calibrate(clean_seg, clean_kd)

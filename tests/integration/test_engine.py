@@ -317,3 +317,30 @@ def test_dmdd_joint_schedule_trains_both(tiny_root: Path, tmp_path: Path) -> Non
     assert model.phase(0) == "joint"
     assert any(not torch.equal(v, model.model.student_encoder.state_dict()[k]) for k, v in student.items())
     assert any(not torch.equal(v, model.model.segmentation.state_dict()[k]) for k, v in seg.items())
+
+
+@pytest.mark.parametrize("name", ["Adps", "Dmdd"])
+def test_the_curves_read_the_single_view_kd_map_whatever_kd_views_says(
+    name: str, tiny_root: Path, tmp_path: Path
+) -> None:
+    """``kd_views`` averages the KD map of the fit's calibration, validation and tests over views; the learning curves
+    keep the single view that training distils (and its cost): a fit with curves runs the views' extra passes exactly
+    as often as one without them."""
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+    from lightning.pytorch.loggers import CSVLogger
+
+    def view_passes(logger: CSVLogger | bool) -> int:
+        torch.manual_seed(0)
+        model = tiny_model(name, probe_images=4, map_fusion="seg+kd", kd_views="flip")
+        calls = []
+        single = model.model.kd_map_of
+        model.model.kd_map_of = lambda images: calls.append(len(images)) or single(images)
+        dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=4, num_workers=0)
+        engine = Engine(max_epochs=2, accelerator="cpu", devices=1, default_root_dir=tmp_path, logger=logger)
+        engine.fit(model, datamodule=dm)
+        return sum(calls)
+
+    with_curves, without = view_passes(CSVLogger(tmp_path, name="curves")), view_passes(False)
+    assert without > 0  # the fit's calibration and validation do see the views
+    assert with_curves == without

@@ -218,16 +218,16 @@ def test_int8_ptq_export_loads_in_the_inferencer_and_ranks_pixels_like_fp32(expo
 
 @pytest.mark.parametrize("name", ["Adps", "Dmdd"])
 def test_the_cpu_recipes_fused_pooled_map_exports_with_its_statistics(name: str, tmp_path: Path) -> None:
-    """``map_fusion="seg+kd"`` with ``kd_pool=3`` and the border scaled, scored from the unsmoothed map
-    (``score_map="raw"``; the CPU recipes' map and score): the fusion statistics become constants of the graph and the
-    neighbourhood averages and border shares are traced, so ONNX Runtime and OpenVINO (f32) give torch's map and
-    score.
+    """``map_fusion="seg+kd"`` with ``kd_pool=3`` and the border scaled, the KD map averaged over the eight views
+    (``kd_views="dihedral"``), scored from the unsmoothed map (``score_map="raw"``; the CPU recipes' map and score):
+    the fusion statistics become constants of the graph and the neighbourhood averages, border shares and the views'
+    flips and transposes are traced, so ONNX Runtime and OpenVINO (f32) give torch's map and score.
 
     Without a post-processor the outputs are sums of z-scores, not [0, 1] values, so the errors are measured relative
     to the reference map's range (what the post-processor's min-max normalisation would divide by)."""
     torch.manual_seed(0)
     recipe = {"map_fusion": "seg+kd", "score_map": "raw", "post_processor": False}
-    model = tiny_model(name, kd_pool=3, kd_pool_border="scaled", **recipe).eval()
+    model = tiny_model(name, kd_pool=3, kd_pool_border="scaled", kd_views="dihedral", **recipe).eval()
     images = torch.rand(4, 3, 64, 64)
     # statistics on a trained model's scale (μ_seg, σ_seg, μ_kd, σ_kd), not the identity: an untrained head's σ_seg is
     # near 0, and dividing by it would turn float rounding into errors of the order of the tolerance
@@ -236,7 +236,7 @@ def test_the_cpu_recipes_fused_pooled_map_exports_with_its_statistics(name: str,
     reference = torch_outputs(model, images)
     plain = tiny_model(name, **recipe).eval()
     plain.load_state_dict(model.state_dict())
-    assert not np.allclose(torch_outputs(plain, images)["anomaly_map"], reference["anomaly_map"])  # pooling acts
+    assert not np.allclose(torch_outputs(plain, images)["anomaly_map"], reference["anomaly_map"])  # pooling, views act
     scale = float(reference["anomaly_map"].max() - reference["anomaly_map"].min())
     assert scale > 0
     for label, other in (

@@ -34,6 +34,7 @@ from anomalib_kd_plugins.components.options import check_choice
 from anomalib_kd_plugins.components.smoothing import ScoreMap
 from anomalib_kd_plugins.components.student_lr import STUDENT_LR_SCHEDULES, StudentLrSchedule
 from anomalib_kd_plugins.components.synthesis import AnomalySource, AnomalySynthesizer
+from anomalib_kd_plugins.components.views import KdViews
 
 from .loss import AdpsLoss
 from .schedule import WarmupMultiStep, multistep_milestones
@@ -95,6 +96,11 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         map_fusion_scale: how ``"seg+kd"`` scales each map before adding them: ``"std"`` (its pixels' std on clean
             training images) or ``"peak"`` (its typical per-image maximum there, so a head that is near-constant on
             clean pixels does not outweigh the KD map; components/fusion.py). Not the paper's: a CPU-recipe option.
+        kd_views: the KD map averaged over test-time views of the image, each turned back: ``"none"`` (the papers),
+            ``"flip"`` (plus its mirror), ``"flips"`` (the four symmetries that keep rows as rows) or ``"dihedral"``
+            (all eight); the student's errors on unseen normal images move with the view, a defect does not. One
+            more teacher and student pass per view; the head's map and training are unchanged. Not the paper's: a
+            CPU-recipe option (components/views.py).
         map_fusion_calibration: which normal images the fusion's statistics come from: ``"train"`` (the clean
             training images), ``"flips"`` (each mirrored or half-turned) or ``"views"`` (each flipped or turned):
             normal images the fit never saw, where the head's peaks grow more than the KD map's; the last two need
@@ -151,6 +157,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
         kd_pool_border: KdPoolBorder = "scaled",
         map_fusion_scale: MapFusionScale = "std",
         map_fusion_calibration: MapFusionCalibration = "train",
+        kd_views: KdViews = "none",
         student_warmup_epochs: int = 0,
         student_warmup_lr: float | None = None,
         student_lr_schedule: StudentLrSchedule = "constant",
@@ -184,6 +191,7 @@ class Adps(SyntheticAnomalyKDMixin, AnomalibModule):
             kd_pool_border=kd_pool_border,
             map_fusion_scale=map_fusion_scale,
             score_map=score_map,
+            kd_views=kd_views,
         )
         if student_warmup_epochs < 0 or (student_warmup_epochs and psm_input != "fused"):
             raise ValueError(

@@ -21,6 +21,7 @@ from anomalib_kd_plugins.components.backbone import (
 from anomalib_kd_plugins.components.fusion import MAP_FUSIONS, KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.options import check_choice
 from anomalib_kd_plugins.components.smoothing import ScoreMap
+from anomalib_kd_plugins.components.views import KdViews, check_kd_views, view_mean
 
 from .anomaly_map import AnomalyMapGenerator
 from .blocks import UpBlock
@@ -155,8 +156,11 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         kd_pool_border: KdPoolBorder = "scaled",
         map_fusion_scale: MapFusionScale = "std",
         score_map: ScoreMap = "smoothed",
+        kd_views: KdViews = "none",
     ) -> None:
         super().__init__()
+        check_kd_views(kd_views)
+        self.kd_views = kd_views
         if k < 1:
             raise ValueError(f"k (patch grid) must be a positive integer, got {k}")
         check_ablation_options(fusion, psm, psm_input, asym_stage, len(layers), map_fusion)
@@ -256,15 +260,29 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         return {f"level{i}": (1 - w).mean() for i, w in enumerate(cos_maps, 1)}
 
     def maps(
-        self, images: torch.Tensor, kd: bool = True, teacher: list[torch.Tensor] | None = None, seg: bool = True
+        self,
+        images: torch.Tensor,
+        kd: bool = True,
+        teacher: list[torch.Tensor] | None = None,
+        seg: bool = True,
+        views: bool = True,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(segmentation map, KD map) at the input size before fusion and smoothing; ``None`` where a part is absent.
 
         ``kd=False`` skips the KD map (the paper's map does not need it, so its export graph does not carry it);
         ``seg=False`` skips the PSM (the learning curves before the PSM's first step); ``teacher``: T_i of ``images``
-        already computed (the learning curves' fixed probe images).
+        already computed (the learning curves' fixed probe images). The KD map is averaged over the test-time views
+        that ``kd_views`` names (components/views.py) unless ``views=False`` (the learning curves: the single view
+        that training distils).
         """
-        return self.maps_of(self.psm_inputs(images, teacher), images.shape[-2:], kd, seg)
+        seg_map, kd_map = self.maps_of(self.psm_inputs(images, teacher), images.shape[-2:], kd, seg)
+        if kd_map is None or not views:
+            return seg_map, kd_map
+        return seg_map, view_mean(kd_map, images, self.kd_map_of, self.kd_views)
+
+    def kd_map_of(self, images: torch.Tensor) -> torch.Tensor:
+        """The KD map of ``images`` alone (no PSM), at their size."""
+        return self.anomaly_map_generator.kd_map(*self.teacher_student_features(images), images.shape[-2:])
 
     def maps_of(
         self, inputs: PsmInputs, size: tuple[int, int], kd: bool = True, seg: bool = True

@@ -22,6 +22,7 @@ from anomalib_kd_plugins.components.backbone import (
 )
 from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.smoothing import ScoreMap
+from anomalib_kd_plugins.components.views import KdViews, check_kd_views, view_mean
 
 from .anomaly_map import AnomalyMapGenerator
 from .attention import AsppForm, MultiPerceptionHead
@@ -137,8 +138,11 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         kd_pool_border: KdPoolBorder = "scaled",
         map_fusion_scale: MapFusionScale = "std",
         score_map: ScoreMap = "raw",
+        kd_views: KdViews = "none",
     ) -> None:
         super().__init__()
+        check_kd_views(kd_views)
+        self.kd_views = kd_views
         self.backbone = backbone
         self.teacher = build_feature_extractor(backbone, layers, pre_trained=pre_trained, requires_grad=False)
         self.channels, self.strides = feature_info(self.teacher)
@@ -206,11 +210,28 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         }
 
     def maps(
-        self, images: torch.Tensor, kd: bool = True, teacher: list[torch.Tensor] | None = None, seg: bool = True
+        self,
+        images: torch.Tensor,
+        kd: bool = True,
+        teacher: list[torch.Tensor] | None = None,
+        seg: bool = True,
+        views: bool = True,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(segmentation map, KD map of the normality branch) at the input size, before fusion and smoothing
-        (``teacher``: as in ``features``; ``kd=False`` / ``seg=False`` skip a map, ``None`` in its place)."""
-        return self.maps_of(self.features(images, teacher), images.shape[-2:], kd, seg)
+        (``teacher``: as in ``features``; ``kd=False`` / ``seg=False`` skip a map, ``None`` in its place); the KD map
+        averaged over the test-time views that ``kd_views`` names (components/views.py) unless ``views=False`` (the
+        learning curves: the single view that training distils)."""
+        seg_map, kd_map = self.maps_of(self.features(images, teacher), images.shape[-2:], kd, seg)
+        return seg_map, None if kd_map is None or not views else self.views_kd_map(kd_map, images)
+
+    def kd_map_of(self, images: torch.Tensor) -> torch.Tensor:
+        """The normality branch's KD map of ``images`` alone (no head), at their size."""
+        normality, _ = self.student_features(images)
+        return self.anomaly_map_generator.kd_map(self.teacher_features(images), normality, images.shape[-2:])
+
+    def views_kd_map(self, kd: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """``kd``, the KD map of ``images``, averaged with those of their other views (``kd_views``)."""
+        return view_mean(kd, images, self.kd_map_of, self.kd_views)
 
     def maps_of(
         self, features: DmddFeatures, size: tuple[int, int], kd: bool = True, seg: bool = True
@@ -240,5 +261,6 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         logits = self.segmentation(features)
         size, generator = images.shape[-2:], self.anomaly_map_generator
         kd = generator.kd_map(features.teacher, features.normality, size) if generator.fusion.uses_kd else None
+        kd = None if kd is None else self.views_kd_map(kd, images)
         anomaly_map, pred_score = generator(logits, size, kd)
         return InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map)
