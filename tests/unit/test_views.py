@@ -77,6 +77,7 @@ def test_both_models_average_their_kd_map_over_the_views_and_leave_the_rest(name
         seg, kd = viewed.maps(images)
         expected = torch.stack([unview(plain.maps(view(images, *v))[1], *v) for v in views]).mean(0)
         curves_seg, curves_kd, _ = viewed.maps_and_distances(images)
+        single_seg, single_kd = viewed.maps(images, views=False)  # the curves' probe of the synthetic anomalies
         fusion = viewed.anomaly_map_generator.fusion
         fusion.stats.copy_(torch.tensor([0.5, 0.2, 0.3, 0.1]))
         anomaly_map = viewed(images).anomaly_map
@@ -86,4 +87,6 @@ def test_both_models_average_their_kd_map_over_the_views_and_leave_the_rest(name
     assert not torch.allclose(kd, kd_plain, atol=1e-4)  # the views act
     torch.testing.assert_close(curves_kd, kd_plain)  # the curves read the single view
     torch.testing.assert_close(curves_seg, seg_plain)
+    torch.testing.assert_close(single_kd, kd_plain)
+    torch.testing.assert_close(single_seg, seg_plain)
     torch.testing.assert_close(anomaly_map, expected_map)  # the exported forward scores the averaged map

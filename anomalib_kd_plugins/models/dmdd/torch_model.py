@@ -222,7 +222,9 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         averaged over the test-time views that ``kd_views`` names (components/views.py) unless ``views=False`` (the
         learning curves: the single view that training distils)."""
         seg_map, kd_map = self.maps_of(self.features(images, teacher), images.shape[-2:], kd, seg)
-        return seg_map, None if kd_map is None or not views else self.views_kd_map(kd_map, images)
+        if kd_map is None or not views:
+            return seg_map, kd_map
+        return seg_map, self.views_kd_map(kd_map, images)
 
     def kd_map_of(self, images: torch.Tensor) -> torch.Tensor:
         """The normality branch's KD map of ``images`` alone (no head), at their size."""
