@@ -10,12 +10,11 @@ the run's data with the run's seed, exactly as the bench's worker does. With no 
 (checked: all 12 Dmdd cells of a 3-seed run to four decimals). ``kd_pool``, ``kd_pool_border`` and ``kd_views``
 change the KD map, ``map_fusion_scale`` how it is scaled and ``map_fusion_calibration`` on which images it is
 measured, so the map fusion's statistics are measured again on the training images, as a fit measures them after
-training. Writes ``OUT/bench.csv`` as the bench writes it (its columns, and a category mean per model and seed) with
-each fit's time, latency and peak memory from the run's own ``bench.csv`` (an inference-only option changes none of
-them, except the latency of those in ``RETIME``, which the re-test measures again), which
-``benchmarks/compare_runs.py``, ``benchmarks/headline.py`` and ``benchmarks/ablations.py`` read like any bench
-output, and ``OUT/spec_MODEL.json``, the recipe as re-tested
-(``write_specs``). A measurement, not a test.
+training. Writes ``OUT/bench.csv`` as the bench writes it (its columns, the unclamped ``raw_*`` ones included, and a
+category mean per model and seed) with each fit's time, latency and peak memory from the run's own ``bench.csv`` (an
+inference-only option changes none of them, except the latency of those in ``RETIME``, which the re-test measures
+again), which ``benchmarks/compare_runs.py``, ``benchmarks/headline.py`` and ``benchmarks/ablations.py`` read like
+any bench output, and ``OUT/spec_MODEL.json``, the recipe as re-tested (``write_specs``). A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -121,12 +120,14 @@ def retest(
     """One checkpoint, re-tested with ``overrides`` on top of its recipe."""
     from anomalib.engine import Engine
 
+    from anomalib_kd_plugins.bench.worker import _raw_metrics
     from anomalib_kd_plugins.metrics import METRICS
 
     preset, model, datamodule = load(job, overrides, ckpt, category, seed)
     engine = Engine(accelerator="cpu", devices=1, logger=False, default_root_dir=workdir, enable_progress_bar=False)
     engine.validate(model, datamodule=datamodule, verbose=False)
     metrics = engine.test(model, datamodule=datamodule, verbose=False)[0]
+    raw = _raw_metrics(engine, model, datamodule)  # the bench's unclamped ``raw_*`` columns, as its worker writes them
     row = {
         "suite": job.suite.name,
         "model": job.model,
@@ -135,6 +136,7 @@ def retest(
         "image_size": preset.image_size,
         "overrides": json.dumps(overrides),
         **{m: float(metrics[m]) for m in METRICS if m in metrics},
+        **raw,
     }
     if RETIME & overrides.keys():  # the fit's latency is not this model's: time it as the bench's worker does
         from anomalib_kd_plugins.bench.measure import torch_timings

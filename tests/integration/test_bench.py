@@ -12,6 +12,8 @@ import pytest
 import yaml
 from helpers import run_offline
 
+from anomalib_kd_plugins.metrics import METRICS, RANKING_METRICS
+
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +68,16 @@ def test_bench_driver_tiny_suite(tiny_root: Path, seeded_weights: Path, tmp_path
     assert list(csv.DictReader((out / "bench.csv").open())) == list(rows.values())  # the same rows
     missing = _run([str(BIN / "anomalib-kd"), *args, "--report-only", "--models", "Dmdd"], tmp_path)
     assert missing.returncode != 0 and "no result file for ['Dmdd']" in missing.stderr
+    # benchmarks/retest.py on the saved checkpoint, no option changed: the fit's row, column for column, the
+    # unclamped raw_* ones included (the README's rows come from re-tests)
+    retest = [sys.executable, str(REPO / "benchmarks" / "retest.py"), str(out), "--models", "Adps"]
+    retested = _run([*retest, "--out", str(tmp_path / "rt")], tmp_path)
+    assert retested.returncode == 0, retested.stdout[-3000:] + retested.stderr[-3000:]
+    again = {r["category"]: r for r in csv.DictReader((tmp_path / "rt" / "bench.csv").open())}["brick"]
+    raw = [f"raw_{m}" for m in RANKING_METRICS]
+    assert all(adps[m] != "" for m in raw), adps
+    for metric in (*METRICS, *raw, "fit_s", "latency_ms_b1"):
+        assert math.isclose(float(again[metric]), float(adps[metric]), rel_tol=1e-5, abs_tol=1e-6), metric
 
 
 def _benchmark_config(tmp_path: Path, root: Path) -> Path:
