@@ -13,11 +13,23 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Share the cores between pytest-xdist workers (and the subprocesses they start) instead of oversubscribing."""
+    """Share the cores between pytest-xdist workers (and the subprocesses they start) instead of oversubscribing.
+
+    Under xdist each worker is also pinned to its own share of the cores: OpenVINO's and ONNX Runtime's thread pools
+    (the export tests, NNCF's calibration) size themselves from the cores a process may run on, not from
+    ``OMP_NUM_THREADS``, and two workers' pools spinning on the same cores waste them.
+    """
     import torch
 
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    threads = max(1, min(2, (os.cpu_count() or 1) // workers))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if worker.startswith("gw") and workers > 1 and len(cores) >= workers:
+        share = cores[int(worker[2:]) % workers :: workers]  # gw0: cores 0, 2, ...; gw1: 1, 3, ...
+        os.sched_setaffinity(0, share)  # inherited by the threads and subprocesses the worker starts
+        threads = len(share)
+    threads = min(2, threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # inherited by the CLI subprocesses
     torch.set_num_threads(threads)
     del config
