@@ -94,3 +94,25 @@ def view_mean(
         for i, v in enumerate(group):
             total = total + unview(maps[i], *v)
     return total / (len(extra) + 1)
+
+
+class KdViewsMixin:
+    """What both torch models share of ``kd_views``: the model sets ``self.kd_views`` and defines
+    ``kd_map_of(images)``, the KD map of ``images`` alone (no head) at their size."""
+
+    kd_views: KdViews
+    kd_map_of: Callable[[torch.Tensor], torch.Tensor]
+
+    def views_kd_map(self, kd: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """``kd``, the KD map of ``images``, averaged with those of their other views (``kd_views``)."""
+        return view_mean(kd, images, self.kd_map_of, self.kd_views)
+
+    def with_views(
+        self, maps: tuple[torch.Tensor | None, torch.Tensor | None], images: torch.Tensor, views: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``maps`` (segmentation map, KD map of ``images``) with the KD map averaged over the views, unless there is
+        none or ``views=False`` (the learning curves: the single view that training distils)."""
+        seg_map, kd_map = maps
+        if kd_map is None or not views:
+            return seg_map, kd_map
+        return seg_map, self.views_kd_map(kd_map, images)

@@ -21,7 +21,7 @@ from anomalib_kd_plugins.components.backbone import (
 from anomalib_kd_plugins.components.fusion import MAP_FUSIONS, KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.options import check_choice
 from anomalib_kd_plugins.components.smoothing import ScoreMap
-from anomalib_kd_plugins.components.views import KdViews, check_kd_views, view_mean
+from anomalib_kd_plugins.components.views import KdViews, KdViewsMixin, check_kd_views
 
 from .anomaly_map import AnomalyMapGenerator
 from .blocks import UpBlock
@@ -131,7 +131,7 @@ def stage_module(extractor: nn.Module, layer: str) -> nn.Module:
         return extractor.get_submodule(layer.replace(".", "_"))
 
 
-class AdpsModel(InferenceLayoutMixin, nn.Module):
+class AdpsModel(KdViewsMixin, InferenceLayoutMixin, nn.Module):
     """Teacher on the whole image, student on its k×k patches (§1.1), WMB fusion, PSM segmentation, Algorithm 1.
 
     Train mode returns ``(logits, cos_maps)`` for the loss; eval mode ``InferenceBatch(pred_score, anomaly_map)``.
@@ -275,10 +275,9 @@ class AdpsModel(InferenceLayoutMixin, nn.Module):
         that ``kd_views`` names (components/views.py) unless ``views=False`` (the learning curves: the single view
         that training distils).
         """
-        seg_map, kd_map = self.maps_of(self.psm_inputs(images, teacher), images.shape[-2:], kd, seg)
-        if kd_map is None or not views:
-            return seg_map, kd_map
-        return seg_map, view_mean(kd_map, images, self.kd_map_of, self.kd_views)
+        return self.with_views(
+            self.maps_of(self.psm_inputs(images, teacher), images.shape[-2:], kd, seg), images, views
+        )
 
     def kd_map_of(self, images: torch.Tensor) -> torch.Tensor:
         """The KD map of ``images`` alone (no PSM), at their size."""

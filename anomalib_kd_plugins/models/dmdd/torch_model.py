@@ -22,7 +22,7 @@ from anomalib_kd_plugins.components.backbone import (
 )
 from anomalib_kd_plugins.components.fusion import KdPoolBorder, MapFusion, MapFusionScale
 from anomalib_kd_plugins.components.smoothing import ScoreMap
-from anomalib_kd_plugins.components.views import KdViews, check_kd_views, view_mean
+from anomalib_kd_plugins.components.views import KdViews, KdViewsMixin, check_kd_views
 
 from .anomaly_map import AnomalyMapGenerator
 from .attention import AsppForm, MultiPerceptionHead
@@ -114,7 +114,7 @@ class SegmentationNetwork(nn.Module):
         return self.head(self.body(self.fuse_inputs(features)))
 
 
-class DmddModel(InferenceLayoutMixin, nn.Module):
+class DmddModel(KdViewsMixin, InferenceLayoutMixin, nn.Module):
     """Teacher T, student encoder–decoder with decoupling heads, segmentation network.
 
     Train mode returns ``(features, seg_logits)``; eval mode returns ``InferenceBatch(pred_score, anomaly_map)``.
@@ -221,19 +221,12 @@ class DmddModel(InferenceLayoutMixin, nn.Module):
         (``teacher``: as in ``features``; ``kd=False`` / ``seg=False`` skip a map, ``None`` in its place); the KD map
         averaged over the test-time views that ``kd_views`` names (components/views.py) unless ``views=False`` (the
         learning curves: the single view that training distils)."""
-        seg_map, kd_map = self.maps_of(self.features(images, teacher), images.shape[-2:], kd, seg)
-        if kd_map is None or not views:
-            return seg_map, kd_map
-        return seg_map, self.views_kd_map(kd_map, images)
+        return self.with_views(self.maps_of(self.features(images, teacher), images.shape[-2:], kd, seg), images, views)
 
     def kd_map_of(self, images: torch.Tensor) -> torch.Tensor:
         """The normality branch's KD map of ``images`` alone (no head), at their size."""
         normality, _ = self.student_features(images)
         return self.anomaly_map_generator.kd_map(self.teacher_features(images), normality, images.shape[-2:])
-
-    def views_kd_map(self, kd: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """``kd``, the KD map of ``images``, averaged with those of their other views (``kd_views``)."""
-        return view_mean(kd, images, self.kd_map_of, self.kd_views)
 
     def maps_of(
         self, features: DmddFeatures, size: tuple[int, int], kd: bool = True, seg: bool = True
