@@ -225,9 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     """Entry point of the ``anomalib-kd`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in OWN_COMMANDS:
-        from anomalib_kd_plugins.console import quiet_console
+        if argv[0] in ("demo", "bench"):  # the commands that train; the others never import Lightning
+            from anomalib_kd_plugins.console import quiet_console
 
-        quiet_console()
+            quiet_console()
         return _own_command(argv)
     if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
         _parser().print_help()

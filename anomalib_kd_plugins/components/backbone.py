@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import timm
 import torch
-from anomalib.models.components import TimmFeatureExtractor
-from anomalib.pre_processing import PreProcessor
 from torch import nn
-from torchvision.transforms import v2
 
 from .options import check_choice
+
+if TYPE_CHECKING:  # anomalib is imported where it is used: `anomalib-kd config` reads only the normalisation
+    from anomalib.models.components import TimmFeatureExtractor
+    from anomalib.pre_processing import PreProcessor
 
 SEED_HINT = (
     "Pretrained weights are loaded from the local Hugging Face cache. On an offline or air-gapped machine run "
@@ -52,6 +53,9 @@ def backbone_pre_processor(
         normalization: ``"backbone"`` (default) or ``"imagenet"`` (anomalib's fixed ImageNet statistics for every
             backbone, this package's behaviour before per-backbone statistics).
     """
+    from anomalib.pre_processing import PreProcessor
+    from torchvision.transforms import v2
+
     check_choice("normalization", normalization, NORMALIZATIONS)
     mean, std = backbone_normalization(backbone if normalization == "backbone" else None)
     transform = v2.Compose([v2.Resize(image_size or (256, 256), antialias=True), v2.Normalize(mean=mean, std=std)])
@@ -104,6 +108,8 @@ def build_feature_extractor(
     A frozen extractor's parameters get ``requires_grad=False`` too (anomalib only wraps its forward in no_grad), so
     optimisers and DDP's gradient reducer never wait for gradients it cannot produce.
     """
+    from anomalib.models.components import TimmFeatureExtractor
+
     check_backbone_name(backbone)
     try:
         extractor = TimmFeatureExtractor(
