@@ -195,11 +195,10 @@ def test_int8_ptq_export_loads_in_the_inferencer_and_ranks_pixels_like_fp32(expo
 
     from anomalib_kd_plugins.deploy import export_openvino
 
-    engine, model, _, images, masks, root = exported
+    engine, model, paths, images, masks, root = exported
     dm = MVTecAD(root=tiny_root, category="brick", train_batch_size=4, eval_batch_size=8, num_workers=0, seed=0)
-    fp32 = export_openvino(engine, model, root / "fp32", (64, 64))
     int8 = export_openvino(engine, model, root / "int8", (64, 64), datamodule=dm)  # anomalib's INT8_PTQ
-    reference = openvino_outputs(compile_openvino(fp32, "f32"), images)
+    reference = openvino_outputs(compile_openvino(paths["fixed"], "f32"), images)  # the FP32 graph at the same size
     quantized = openvino_outputs(compile_openvino(int8, "f32"), images)
     assert np.isfinite(quantized["anomaly_map"]).all()
     agreement = map_agreement(reference["anomaly_map"], quantized["anomaly_map"], masks)
