@@ -126,7 +126,7 @@ def test_config_command_prints_and_writes_a_recipe(tmp_path: Path) -> None:
 
 def test_commands_that_do_not_train_leave_lightning_and_anomalib_unimported(tmp_path: Path) -> None:
     """`anomalib-kd config` starts in about a second, not the 7 s of importing Lightning and anomalib: listing the
-    configs imports neither torch, and rendering one reads timm's pretrained config (torch) but not anomalib."""
+    configs imports none of the three, and rendering one reads timm's pretrained config (torch) but not anomalib."""
     heavy = "('torch', 'lightning', 'lightning.pytorch', 'anomalib', 'anomalib.models')"
     for argv, allowed in ((["config", "--list"], []), (["config", "dmdd_cpu"], ["torch"])):
         code = (
